@@ -1,0 +1,39 @@
+# cmokg — two commands do all the setup: `make serve` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STORE  ?= var/store
+HOST   ?= 127.0.0.1
+PORT   ?= 8000
+
+.PHONY: install build serve test lint typecheck pytest qc clean
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $@
+
+build: install
+	$(BIN)/cmokg build --store $(STORE)
+
+serve: build
+	$(BIN)/cmokg serve --store $(STORE) --host $(HOST) --port $(PORT)
+
+lint: install
+	$(BIN)/ruff check .
+
+typecheck: install
+	$(BIN)/mypy
+
+pytest: install
+	$(BIN)/pytest
+
+# The whole chain, as ODK does it: lint, types, then pytest (ontology parses and is consistent under HermiT,
+# shapes parse, the seed graph builds and conforms, catalog queries answer, QC queries return nothing).
+test: lint typecheck pytest
+
+clean:
+	rm -rf var test-artefacts .pytest_cache .mypy_cache .ruff_cache

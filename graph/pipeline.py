@@ -1,0 +1,85 @@
+"""Import and build: validated workbooks into the store as atomic batches."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from .report import Report
+from .store import EvidenceStore, StoreError
+from .validate import validate_workbook
+from .vocab import ONTOLOGY_FILE, ROOT, vocab_paths
+
+DATA_DIR = ROOT / "data"
+
+
+@dataclass
+class ImportResult:
+    report: Report
+    batch: str | None = None
+    triples: int = 0
+    imported: bool = False
+    replaced: bool = False
+
+
+def import_workbook(store: EvidenceStore, paths: Sequence[Path], reviewer: str | None = None) -> ImportResult:
+    """Validate, then write the batch in one transaction; refuse (and write nothing) on any violation."""
+    validated = validate_workbook(paths, store, reviewer)
+    result = ImportResult(validated.report)
+    ext = validated.extraction
+    if ext is None or not validated.report.conforms:
+        return result
+    result.batch = str(ext.batch)
+    result.replaced = store.has_graph(result.batch)
+    result.triples = len(ext.graph)
+    store.put_graph(result.batch, ext.graph)
+    result.imported = True
+    return result
+
+
+def workbooks_in(data_dir: Path) -> list[list[Path]]:
+    """Every workbook under data_dir/workbooks in name order: .xlsx files, and folders of .csv files."""
+    root = data_dir / "workbooks"
+    if not root.is_dir():
+        raise StoreError(f"{root}: no workbooks folder")
+    found = []
+    for p in sorted(root.iterdir()):
+        if (p.is_dir() and any(p.glob("*.csv"))) or p.suffix.lower() == ".xlsx":
+            found.append([p])
+    return found
+
+
+def load_schema(store: EvidenceStore) -> None:
+    store.load_ontology(ONTOLOGY_FILE, vocab_paths())
+
+
+def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg build",
+          progress: Callable[[str], None] | None = None) -> list[ImportResult]:
+    """Build the graph from scratch into a fresh store beside `store_path`, then swap it in.
+
+    If any workbook is refused, the previous store is left as it was.
+    """
+    building = store_path.with_name(store_path.name + ".building")
+    shutil.rmtree(building, ignore_errors=True)
+    results: list[ImportResult] = []
+    store = EvidenceStore(building)
+    try:
+        load_schema(store)
+        for paths in workbooks_in(data_dir):
+            if progress:
+                progress(paths[0].name)
+            result = import_workbook(store, paths, reviewer)
+            results.append(result)
+            if not result.imported:
+                break
+        store.flush()
+    finally:
+        del store
+    if all(r.imported for r in results):
+        shutil.rmtree(store_path, ignore_errors=True)
+        building.rename(store_path)
+    else:
+        shutil.rmtree(building, ignore_errors=True)
+    return results

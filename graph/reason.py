@@ -1,0 +1,138 @@
+"""OWL reasoning check: is the ontology, with its vocabularies and (optionally) instance data, consistent?
+
+The SHACL shapes say what a well-formed extraction looks like; this check asks a different question — whether
+the axioms of `ontology/cmokg.ttl` (disjoint document types, cardinalities on CMO configurations, domains and
+ranges, disjoint concept classes) contradict each other or the data. HermiT, run through owlready2, answers.
+owlready2 cannot read Turtle, so everything is merged with rdflib and handed over as N-Triples.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rdflib import Dataset, Graph
+from rdflib.util import guess_format
+
+ROOT = Path(__file__).resolve().parent.parent
+ONTOLOGY_FILE = ROOT / "ontology" / "cmokg.ttl"
+VOCAB_DIR = ROOT / "ontology" / "vocab"
+ONTOLOGY_IRI = "https://w3id.org/cmokg/ontology"
+
+#: Instance data for `check_consistency`: an rdflib graph (a Dataset contributes all its named graphs),
+#: N-Triples or N-Quads bytes (graph names are dropped), or the path of any RDF file rdflib can parse.
+InstanceData = Graph | bytes | Path
+
+_OWL_NOTHING = "http://www.w3.org/2002/07/owl#Nothing"
+
+
+class ReasonerError(RuntimeError):
+    """The reasoner could not run (no Java, HermiT crashed, unreadable input); says nothing about consistency."""
+
+
+@dataclass(frozen=True)
+class ReasoningReport:
+    """What HermiT concluded about the ontology, the vocabularies and any instance data given."""
+
+    consistent: bool
+    unsatisfiable_classes: tuple[str, ...]
+    message: str
+    triples: int = 0
+    seconds: float = 0.0
+    warnings: tuple[str, ...] = field(default=())
+
+    @property
+    def ok(self) -> bool:
+        """Consistent and every named class satisfiable: the condition `cmokg reason` checks."""
+        return self.consistent and not self.unsatisfiable_classes
+
+
+def ontology_paths() -> list[Path]:
+    """The ontology file followed by every SKOS vocabulary file, in a stable order."""
+    return [ONTOLOGY_FILE, *sorted(VOCAB_DIR.glob("*.ttl"))]
+
+
+def check_consistency(*data: InstanceData, paths: Iterable[Path] | None = None) -> ReasoningReport:
+    """Run HermiT over the ontology, the vocabularies and `data`; report consistency and unsatisfiable classes.
+
+    `paths` replaces the default TBox files (`ontology_paths()`), e.g. to check a draft ontology. Raises
+    `ReasonerError` when the reasoner cannot run; an inconsistent graph is a report, not an exception.
+    """
+    started = time.monotonic()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        merged = _merge(list(ontology_paths() if paths is None else paths), data)
+        ntriples = merged.serialize(format="nt", encoding="utf-8")
+        consistent, unsatisfiable = _run_hermit(ntriples)
+    seconds = time.monotonic() - started
+    if not consistent:
+        message = "inconsistent: the ontology, vocabularies and data contradict each other"
+    elif unsatisfiable:
+        message = f"consistent, but {len(unsatisfiable)} unsatisfiable class(es): " + ", ".join(unsatisfiable)
+    else:
+        message = "consistent; no unsatisfiable classes"
+    return ReasoningReport(
+        consistent=consistent,
+        unsatisfiable_classes=unsatisfiable,
+        message=f"{message} ({len(merged)} triples, {seconds:.1f} s)",
+        triples=len(merged),
+        seconds=seconds,
+        warnings=tuple(str(w.message) for w in caught),
+    )
+
+
+def _merge(tbox: list[Path], data: tuple[InstanceData, ...]) -> Graph:
+    merged = Graph()
+    for path in tbox:
+        merged.parse(path, format="turtle")
+    for item in data:
+        if isinstance(item, Dataset):
+            for s, p, o, _ in item.quads((None, None, None, None)):
+                merged.add((s, p, o))
+        elif isinstance(item, Graph):
+            for triple in item:
+                merged.add(triple)
+        elif isinstance(item, bytes):
+            dataset = Dataset()
+            dataset.parse(data=item, format="nquads")
+            for s, p, o, _ in dataset.quads((None, None, None, None)):
+                merged.add((s, p, o))
+        else:
+            fmt = guess_format(str(item)) or "turtle"
+            dataset = Dataset()
+            dataset.parse(item, format=fmt)
+            for s, p, o, _ in dataset.quads((None, None, None, None)):
+                merged.add((s, p, o))
+    return merged
+
+
+def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...]]:
+    """Load N-Triples into a fresh owlready2 World and classify it with HermiT.
+
+    `debug=0` keeps owlready2 silent; HermiT's own output is captured by owlready2's subprocess call.
+    xsd:date and xsd:gYear (used by the data) are outside the OWL 2 datatype map, so HermiT is told to
+    ignore unsupported datatypes rather than refuse the literals.
+    """
+    import owlready2  # imported here: slow to import, and only this check needs it
+
+    world = owlready2.World()
+    try:
+        world.get_ontology(ONTOLOGY_IRI).load(fileobj=io.BytesIO(ntriples), format="ntriples")
+        try:
+            owlready2.sync_reasoner_hermit(
+                world, infer_property_values=False, debug=0, ignore_unsupported_datatypes=True
+            )
+        except owlready2.OwlReadyInconsistentOntologyError:
+            return False, ()
+        except (owlready2.OwlReadyJavaError, OSError) as error:
+            raise ReasonerError(f"HermiT could not run: {error}") from error
+        unsatisfiable = sorted(
+            str(cls.iri) for cls in world.inconsistent_classes() if str(cls.iri) != _OWL_NOTHING
+        )
+        return True, tuple(unsatisfiable)
+    finally:
+        world.close()

@@ -1,0 +1,372 @@
+"""Reading extraction workbooks (one .xlsx, or .csv files named after the sheets) into located rows.
+
+The reader knows the template (docs/extraction-template.md): sheets, columns, which columns are required
+and keys. It reports what can only be seen in the spreadsheet itself (missing sheets or columns, formula
+cells, duplicate keys, unreadable files); everything about the meaning of the cells is left to SHACL on
+the triples the importer makes from the rows.
+"""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import hashlib
+import io
+import zipfile
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from .report import Finding
+
+SHEETS: dict[str, tuple[str, ...]] = {
+    "sources": ("source_id", "type", "title", "authors", "year", "venue", "doi", "pmid", "url", "cited_by"),
+    "cmocs": (
+        "cmoc_id",
+        "source_id",
+        "label",
+        "statement",
+        "context",
+        "mechanism_resource",
+        "mechanism_reasoning",
+        "outcome",
+        "setting",
+        "framework_resource",
+        "leads_to",
+        "programme_theory",
+        "extracted_by",
+        "extracted_on",
+    ),
+    "evidence": (
+        "evidence_id",
+        "cmoc_id",
+        "source_id",
+        "quote",
+        "page",
+        "section",
+        "relation",
+        "interpretive_level",
+        "relevance",
+        "rigour",
+    ),
+}
+REQUIRED_COLUMNS: dict[str, tuple[str, ...]] = {
+    "sources": ("source_id", "type", "title", "authors", "year"),
+    "cmocs": ("cmoc_id", "source_id", "context", "outcome", "extracted_by"),
+    "evidence": ("evidence_id", "cmoc_id", "source_id", "quote", "relation"),
+}
+# One of the two mechanism columns must be present (as a column; cells are checked by SHACL).
+ONE_OF_COLUMNS: dict[str, tuple[str, ...]] = {"cmocs": ("mechanism_resource", "mechanism_reasoning")}
+KEYS = {"sources": "source_id", "cmocs": "cmoc_id", "evidence": "evidence_id"}
+CONTROLLED_LITERALS: dict[tuple[str, str], tuple[str, ...]] = {
+    ("sources", "type"): ("review", "study", "grey"),
+    ("evidence", "relation"): ("supports", "refutes"),
+}
+
+MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
+MAX_COMPRESSION_RATIO = 200
+HELPER_SHEET_PREFIX = "_"  # sheets like "_lists" (the template's drop-down values) are not read
+OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+
+
+class UnreadableWorkbook(Exception):
+    """The input cannot be read as a workbook at all (exit code 2)."""
+
+    def __init__(self, finding: Finding) -> None:
+        super().__init__(finding.message)
+        self.finding = finding
+
+
+@dataclass(frozen=True)
+class Row:
+    sheet: str
+    number: int  # as the spreadsheet shows it: the header is row 1
+    values: dict[str, str]
+
+    def get(self, column: str) -> str:
+        return self.values.get(column, "")
+
+
+@dataclass
+class Workbook:
+    name: str
+    paths: list[Path]
+    sha256: str
+    sheets: dict[str, list[Row]] = field(default_factory=dict)
+    columns: dict[str, list[str]] = field(default_factory=dict)
+    missing_columns: dict[str, set[str]] = field(default_factory=dict)
+    findings: list[Finding] = field(default_factory=list)
+
+    def rows(self, sheet: str) -> list[Row]:
+        return self.sheets.get(sheet, [])
+
+
+def _unreadable(message: str, sheet: str | None = None, row: int | None = None) -> UnreadableWorkbook:
+    return UnreadableWorkbook(Finding("Violation", message, sheet=sheet, row=row))
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat()
+    if isinstance(value, dt.date):
+        return value.isoformat()
+    return str(value).strip()
+
+
+def _digest(parts: Sequence[tuple[str, bytes]]) -> str:
+    h = hashlib.sha256()
+    for name, data in sorted(parts):
+        if len(parts) > 1:
+            h.update(name.encode() + b"\0")
+        h.update(data)
+    return h.hexdigest()
+
+
+def read_workbook(paths: Sequence[Path]) -> Workbook:
+    """Read one workbook: a single .xlsx, a folder of CSVs, or several CSV files given together."""
+    paths = [Path(p) for p in paths]
+    if not paths:
+        raise _unreadable("no input file given")
+    for p in paths:
+        if not p.exists():
+            raise _unreadable(f"{p}: no such file or folder")
+    if len(paths) == 1 and paths[0].is_dir():
+        csvs = sorted(p for p in paths[0].iterdir() if p.suffix.lower() == ".csv")
+        if not csvs:
+            raise _unreadable(f"{paths[0]}: the folder holds no .csv files (expected sources.csv, cmocs.csv, "
+                              "evidence.csv)")
+        return _read_csvs(csvs, name=paths[0].name)
+    if all(p.suffix.lower() == ".csv" for p in paths):
+        return _read_csvs(paths, name=",".join(p.name for p in paths))
+    if len(paths) == 1:
+        return _read_xlsx(paths[0])
+    raise _unreadable("give one .xlsx file, one folder of .csv files, or several .csv files of one workbook")
+
+
+# --- sheets -------------------------------------------------------------------------------------------
+
+
+def _collect(wb: Workbook, raw: dict[str, tuple[str, list[tuple[int, list[str]]]]]) -> Workbook:
+    """Match sheet names, map headers to template columns, keep non-blank rows; report what is off."""
+    by_lower: dict[str, str] = {}
+    for actual in raw:
+        if actual.startswith(HELPER_SHEET_PREFIX):
+            continue
+        key = actual.strip().lower()
+        if key in SHEETS and key not in by_lower:
+            by_lower[key] = actual
+            if actual != key:
+                wb.findings.append(Finding("Warning", f"sheet '{actual}' is read as '{key}'; name it exactly "
+                                           f"'{key}'", sheet=key))
+        else:
+            wb.findings.append(Finding("Warning", f"sheet '{actual}' is not part of the template and is "
+                                       "ignored", sheet=actual))
+    for sheet in SHEETS:
+        if sheet not in by_lower:
+            found = ", ".join(repr(s) for s in raw) or "none"
+            wb.findings.append(Finding("Violation", f"sheet '{sheet}' is missing (found: {found}); a workbook "
+                                       "has the sheets sources, cmocs and evidence", sheet=sheet))
+            wb.sheets[sheet] = []
+            wb.columns[sheet] = []
+            continue
+        _, table = raw[by_lower[sheet]]
+        _collect_sheet(wb, sheet, table)
+    return wb
+
+
+def _collect_sheet(wb: Workbook, sheet: str, table: list[tuple[int, list[str]]]) -> None:
+    template = SHEETS[sheet]
+    rows: list[Row] = []
+    wb.sheets[sheet] = rows
+    header_index = next((i for i, (_, cells) in enumerate(table) if any(c for c in cells)), None)
+    if header_index is None:
+        wb.columns[sheet] = []
+        wb.missing_columns[sheet] = set(template)
+        wb.findings.append(Finding("Violation", f"sheet '{sheet}' is empty: its first row must hold the "
+                                   "column names", sheet=sheet, row=1))
+        return
+    header_row, header = table[header_index]
+    positions: dict[str, int] = {}
+    for i, name in enumerate(header):
+        if not name:
+            continue
+        key = name.strip().lower()
+        if key in template and key not in positions:
+            positions[key] = i
+            if name != key:
+                wb.findings.append(Finding("Warning", f"column '{name}' is read as '{key}'; name it exactly "
+                                           f"'{key}'", sheet=sheet, row=header_row, column=key))
+        elif key in positions:
+            wb.findings.append(Finding("Violation", f"column '{key}' appears twice", sheet=sheet,
+                                       row=header_row, column=key))
+        else:
+            wb.findings.append(Finding("Warning", f"column '{name}' is not part of the template and is "
+                                       "ignored", sheet=sheet, row=header_row, column=name))
+    wb.columns[sheet] = list(positions)
+    missing = {c for c in REQUIRED_COLUMNS[sheet] if c not in positions}
+    wb.missing_columns[sheet] = missing
+    for column in REQUIRED_COLUMNS[sheet]:
+        if column in missing:
+            wb.findings.append(Finding("Violation", f"required column '{column}' is missing", sheet=sheet,
+                                       row=header_row, column=column))
+    group = ONE_OF_COLUMNS.get(sheet, ())
+    if group and not any(c in positions for c in group):
+        wb.findings.append(Finding("Violation", f"one of the columns {' or '.join(group)} is required",
+                                   sheet=sheet, row=header_row, column=group[0]))
+    for number, cells in table[header_index + 1:]:
+        if not any(c for c in cells):
+            continue  # blank rows are skipped
+        values = {col: (cells[i] if i < len(cells) else "") for col, i in positions.items()}
+        rows.append(Row(sheet, number, values))
+    _check_rows(wb, sheet, rows)
+
+
+def _check_rows(wb: Workbook, sheet: str, rows: list[Row]) -> None:
+    key = KEYS[sheet]
+    seen: dict[str, int] = {}
+    duplicates: list[Row] = []
+    for row in rows:
+        value = row.get(key)
+        if value:
+            norm = value.strip().lower()
+            if norm in seen:
+                wb.findings.append(Finding("Violation", f"duplicate {key} '{value}': already used in row "
+                                           f"{seen[norm]}", sheet=sheet, row=row.number, column=key,
+                                           value=value))
+                duplicates.append(row)
+            else:
+                seen[norm] = row.number
+        for (s, column), allowed in CONTROLLED_LITERALS.items():
+            cell = row.get(column)
+            if s == sheet and cell and cell.strip().lower() not in allowed:
+                wb.findings.append(Finding("Violation", f"'{cell}' is not allowed in {column}; use one of: "
+                                           f"{', '.join(allowed)}", sheet=sheet, row=row.number,
+                                           column=column, value=cell))
+    # A duplicated row is reported, not converted: merging it into the first would fault cells it never had.
+    for row in duplicates:
+        rows.remove(row)
+
+
+# --- CSV ----------------------------------------------------------------------------------------------
+
+
+def _decode(data: bytes, sheet: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = data[: exc.start].count(b"\n") + 1
+        raise _unreadable(
+            f"{sheet}.csv is not UTF-8 text (byte 0x{data[exc.start]:02x} on line {line}); save it as "
+            "'CSV UTF-8'",
+            sheet=sheet,
+            row=line,
+        ) from None
+
+
+def _read_csvs(paths: Sequence[Path], name: str) -> Workbook:
+    parts = [(p.name, p.read_bytes()) for p in paths]
+    wb = Workbook(name=name, paths=list(paths), sha256=_digest(parts))
+    raw: dict[str, tuple[str, list[tuple[int, list[str]]]]] = {}
+    for path, (_, data) in zip(paths, parts, strict=True):
+        sheet = path.stem
+        if not data.strip():
+            wb.findings.append(Finding("Violation", f"{path.name} is empty: its first row must hold the column "
+                                       "names", sheet=sheet.lower(), row=1))
+            raw[sheet] = (sheet, [])
+            continue
+        if b"\0" in data[:4096]:
+            raise _unreadable(f"{path.name} is not a CSV text file (it holds binary data)", sheet=sheet)
+        text = _decode(data, sheet)
+        first_line = text.split("\n", 1)[0]
+        delimiter = ","
+        if first_line.count(";") > first_line.count(",") and first_line.count(";") > 0:
+            delimiter = ";"
+            wb.findings.append(Finding("Warning", f"{path.name} is separated by ';' (read as such); the "
+                                       "template uses ','", sheet=sheet.lower(), row=1))
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+        table: list[tuple[int, list[str]]] = []
+        try:
+            for number, record in enumerate(reader, start=1):
+                table.append((number, [c.strip() for c in record]))
+        except csv.Error as exc:
+            raise _unreadable(f"{path.name}: malformed CSV near record {reader.line_num}: {exc}",
+                              sheet=sheet, row=reader.line_num) from None
+        raw[sheet] = (sheet, table)
+    return _collect(wb, raw)
+
+
+# --- XLSX ---------------------------------------------------------------------------------------------
+
+
+def _check_zip(path: Path, data: bytes) -> None:
+    if data.startswith(OLE2_MAGIC):
+        raise _unreadable(f"{path.name} is password-protected or in the old .xls format; save it as an "
+                          "unprotected .xlsx workbook")
+    if not data.startswith(b"PK"):
+        raise _unreadable(f"{path.name} is not an .xlsx workbook (not a zip container)")
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+            total = sum(i.file_size for i in infos)
+            packed = sum(i.compress_size for i in infos) or 1
+            if total > MAX_UNCOMPRESSED_BYTES or total / packed > MAX_COMPRESSION_RATIO:
+                raise _unreadable(f"{path.name} expands to {total} bytes from {packed}: refused as a "
+                                  "possible zip bomb")
+            if "xl/workbook.xml" not in zf.namelist():
+                raise _unreadable(f"{path.name} is a zip file but not an .xlsx workbook (no xl/workbook.xml)")
+            bad = zf.testzip()
+            if bad is not None:
+                raise _unreadable(f"{path.name} is damaged (entry {bad} fails its checksum)")
+    except zipfile.BadZipFile as exc:
+        raise _unreadable(f"{path.name} is truncated or damaged: {exc}") from None
+
+
+def _read_xlsx(path: Path) -> Workbook:
+    import openpyxl  # imported here: CSV-only users do not pay for it
+
+    data = path.read_bytes()
+    if not data:
+        raise _unreadable(f"{path.name} is empty (0 bytes)")
+    _check_zip(path, data)
+    wb = Workbook(name=path.name, paths=[path], sha256=_digest([(path.name, data)]))
+    try:
+        book = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=False)
+    except Exception as exc:  # openpyxl raises many kinds on damaged files
+        raise _unreadable(f"{path.name} could not be read as an .xlsx workbook: {exc}") from None
+    raw: dict[str, tuple[str, list[tuple[int, list[str]]]]] = {}
+    for ws in book.worksheets:
+        if ws.title.startswith(HELPER_SHEET_PREFIX):
+            continue
+        if ws.sheet_state != "visible":
+            wb.findings.append(Finding("Warning", f"sheet '{ws.title}' is hidden; it is read all the same",
+                                       sheet=ws.title.lower()))
+        merged = list(ws.merged_cells.ranges)
+        for rng in merged:
+            wb.findings.append(Finding("Violation", f"cells {rng.coord} are merged; unmerge them and fill "
+                                       "each cell", sheet=ws.title.lower(), row=rng.min_row))
+        table: list[tuple[int, list[str]]] = []
+        header: list[str] = []
+        for r, cells in enumerate(ws.iter_rows(), start=1):
+            texts: list[str] = []
+            for c in cells:
+                if c.data_type == "f":
+                    column = header[c.column - 1] if c.column - 1 < len(header) else c.coordinate
+                    wb.findings.append(Finding("Violation", f"cell {c.coordinate} holds a formula "
+                                               f"({str(c.value)[:60]}); type the value itself",
+                                               sheet=ws.title.strip().lower(), row=r, column=column,
+                                               value=str(c.value)))
+                    texts.append("")
+                else:
+                    texts.append(_cell_text(c.value))
+            if not header and any(texts):
+                header = [t.strip().lower() for t in texts]
+            table.append((r, texts))
+        raw[ws.title] = (ws.title, table)
+    book.close()
+    return _collect(wb, raw)
