@@ -243,8 +243,9 @@ class _Builder:
             e = self.node(evidence_iri(key) if key else ID[f"evidence/row-{row.number}"], row,
                           CMO.EvidenceFragment)
             self.text(e, DCTERMS.identifier, row, "evidence_id")
-            self.column(e, f"{CMO.supports}|{CMO.refutes}", "relation")
             relation = {"supports": CMO.supports, "refutes": CMO.refutes}.get(row.get("relation").strip().lower())
+            # the fragment bears on no CMOC: blame the relation if it is unusable, else the missing cmoc_id
+            self.column(e, f"{CMO.supports}|{CMO.refutes}", "relation" if relation is None else "cmoc_id")
             for pred in (CMO.supports, CMO.refutes):
                 self.column(e, pred, "cmoc_id")
             if relation is not None and row.get("cmoc_id"):

@@ -31,7 +31,7 @@ _OWL_NOTHING = "http://www.w3.org/2002/07/owl#Nothing"
 
 
 class ReasonerError(RuntimeError):
-    """The reasoner could not run (no Java, HermiT crashed, unreadable input); says nothing about consistency."""
+    """The reasoner could not run (no Java, HermiT crashed); says nothing about consistency."""
 
 
 @dataclass(frozen=True)
@@ -60,7 +60,8 @@ def check_consistency(*data: InstanceData, paths: Iterable[Path] | None = None) 
     """Run HermiT over the ontology, the vocabularies and `data`; report consistency and unsatisfiable classes.
 
     `paths` replaces the default TBox files (`ontology_paths()`), e.g. to check a draft ontology. Raises
-    `ReasonerError` when the reasoner cannot run; an inconsistent graph is a report, not an exception.
+    `ReasonerError` when the reasoner cannot run, and rdflib's parser errors on unreadable input; an
+    inconsistent graph is a report, not an exception. Warnings raised on the way are returned in the report.
     """
     started = time.monotonic()
     with warnings.catch_warnings(record=True) as caught:
@@ -91,23 +92,32 @@ def _merge(tbox: list[Path], data: tuple[InstanceData, ...]) -> Graph:
         merged.parse(path, format="turtle")
     for item in data:
         if isinstance(item, Dataset):
-            for s, p, o, _ in item.quads((None, None, None, None)):
-                merged.add((s, p, o))
+            merged += _triples_of(item)
         elif isinstance(item, Graph):
-            for triple in item:
-                merged.add(triple)
+            merged += item
         elif isinstance(item, bytes):
-            dataset = Dataset()
-            dataset.parse(data=item, format="nquads")
-            for s, p, o, _ in dataset.quads((None, None, None, None)):
-                merged.add((s, p, o))
+            merged += _triples_of(_parse_dataset(data=item, format="nquads"))
         else:
-            fmt = guess_format(str(item)) or "turtle"
-            dataset = Dataset()
-            dataset.parse(item, format=fmt)
-            for s, p, o, _ in dataset.quads((None, None, None, None)):
-                merged.add((s, p, o))
+            merged += _triples_of(_parse_dataset(source=item, format=guess_format(str(item)) or "turtle"))
     return merged
+
+
+def _parse_dataset(**parse_args: object) -> Dataset:
+    """Parse into a Dataset, so quad formats keep every named graph (N-Triples is valid N-Quads)."""
+    dataset = Dataset()
+    with warnings.catch_warnings():
+        # rdflib 7's own Dataset.parse touches its deprecated default_context; nothing for callers to fix.
+        warnings.filterwarnings("ignore", "Dataset.default_context is deprecated", DeprecationWarning)
+        dataset.parse(**parse_args)  # type: ignore[arg-type]
+    return dataset
+
+
+def _triples_of(dataset: Dataset) -> Graph:
+    """Every triple of every graph in `dataset`, graph names dropped: OWL has no named graphs."""
+    union = Graph()
+    for s, p, o, _ in dataset.quads((None, None, None, None)):
+        union.add((s, p, o))
+    return union
 
 
 def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...]]:
@@ -130,9 +140,7 @@ def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...]]:
             return False, ()
         except (owlready2.OwlReadyJavaError, OSError) as error:
             raise ReasonerError(f"HermiT could not run: {error}") from error
-        unsatisfiable = sorted(
-            str(cls.iri) for cls in world.inconsistent_classes() if str(cls.iri) != _OWL_NOTHING
-        )
+        unsatisfiable = sorted(str(cls.iri) for cls in world.inconsistent_classes() if str(cls.iri) != _OWL_NOTHING)
         return True, tuple(unsatisfiable)
     finally:
         world.close()

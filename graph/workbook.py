@@ -217,6 +217,7 @@ def _collect_sheet(wb: Workbook, sheet: str, table: list[tuple[int, list[str]]])
                                        row=header_row, column=column))
     group = ONE_OF_COLUMNS.get(sheet, ())
     if group and not any(c in positions for c in group):
+        missing.update(group)
         wb.findings.append(Finding("Violation", f"one of the columns {' or '.join(group)} is required",
                                    sheet=sheet, row=header_row, column=group[0]))
     for number, cells in table[header_index + 1:]:
@@ -276,9 +277,7 @@ def _read_csvs(paths: Sequence[Path], name: str) -> Workbook:
     for path, (_, data) in zip(paths, parts, strict=True):
         sheet = path.stem
         if not data.strip():
-            wb.findings.append(Finding("Violation", f"{path.name} is empty: its first row must hold the column "
-                                       "names", sheet=sheet.lower(), row=1))
-            raw[sheet] = (sheet, [])
+            raw[sheet] = (sheet, [])  # reported as an empty sheet
             continue
         if b"\0" in data[:4096]:
             raise _unreadable(f"{path.name} is not a CSV text file (it holds binary data)", sheet=sheet)

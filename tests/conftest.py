@@ -1,0 +1,42 @@
+"""Shared fixtures: a store holding only the ontology and vocabularies, and the built seed graph."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from graph.pipeline import build, load_schema
+from graph.store import EvidenceStore
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture
+def schema_store(tmp_path: Path) -> EvidenceStore:
+    """An on-disk store with the ontology and vocabularies and no data."""
+    store = EvidenceStore(tmp_path / "store")
+    load_schema(store)
+    return store
+
+
+@pytest.fixture(scope="session")
+def seed_store_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The seed graph built from data/ exactly as `cmokg build` builds it."""
+    path = tmp_path_factory.mktemp("seed") / "store"
+    results = build(path)
+    bad = [r.report.to_json() for r in results if not r.imported]
+    assert not bad, bad
+    return path
+
+
+@pytest.fixture(scope="session")
+def seed_evidence_store(seed_store_path: Path) -> Iterator[EvidenceStore]:
+    yield EvidenceStore(seed_store_path, read_only=True)
+
+
+@pytest.fixture(scope="session")
+def seed_store(seed_evidence_store: EvidenceStore):  # noqa: ANN201 - a pyoxigraph.Store
+    """The built seed graph as a plain pyoxigraph Store (for catalog and QC query tests)."""
+    return seed_evidence_store.ox
