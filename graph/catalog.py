@@ -1,8 +1,9 @@
 """Named SPARQL queries kept as documented ``.rq`` files, and safe binding of their parameters.
 
-The catalog (``queries/catalog/*.rq``) answers research questions; the quality checks (``queries/qc/*-violation.rq``)
-must return no rows on a correct graph. Every file starts with a comment header (format in ``queries/README.md``)
-that this module parses into a :class:`NamedQuery`, so the CLI, the web app and the tests all read one source.
+The catalog (``queries/catalog/*.rq``) answers research questions; the quality checks
+(``queries/qc/*-violation.rq``) must return no rows on a correct graph. Every file starts with a comment
+header (format in ``queries/README.md``) that this module parses into a :class:`NamedQuery`, so the CLI,
+the web app and the tests all read one source.
 
 Parameters never become query text: :func:`bind` turns each value into an RDF term of the declared type and
 :func:`run` hands the terms to ``pyoxigraph.Store.query(substitutions=...)`` (SEP-0007), which is why a
@@ -22,6 +23,8 @@ from pathlib import Path
 import pyoxigraph as ox
 
 XSD = "http://www.w3.org/2001/XMLSchema#"
+Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
+"""What ``Store.query(substitutions=...)`` accepts as a variable's value."""
 QUERIES_ROOT = Path(__file__).resolve().parent.parent / "queries"
 
 PARAM_TYPES = ("string", "integer", "decimal", "boolean", "date", "iri")
@@ -88,7 +91,7 @@ class NamedQuery:
     text: str
     kind: str
     example_values: Mapping[str, str] = field(default_factory=dict)
-    """The ``--param name=value`` pairs of the example command, so tests and UIs can run the example."""
+    """The example command's ``--param name=value`` pairs, so tests and UIs can run the example."""
 
     def parameter(self, name: str) -> Parameter:
         for param in self.parameters:
@@ -107,7 +110,7 @@ def load_catalog(root: Path | None = None) -> dict[str, NamedQuery]:
 
 
 def load_qc(root: Path | None = None) -> dict[str, NamedQuery]:
-    """The quality checks ``{root}/qc/*-violation.rq``, by name; each must return no rows on a correct graph."""
+    """The quality checks ``{root}/qc/*-violation.rq`` by name; each returns no rows on a correct graph."""
     return _load_folder((root or QUERIES_ROOT) / "qc", "qc")
 
 
@@ -138,7 +141,9 @@ def load_query(path: Path, kind: str = "catalog") -> NamedQuery:
         key_line = _KEY_LINE.match(line)
         if not key_line:
             raise CatalogError(
-                path, number, "expected '# key: value' (keys: " + ", ".join(HEADER_KEYS) + ") or a continuation"
+                path,
+                number,
+                "expected '# key: value' (keys: " + ", ".join(HEADER_KEYS) + ") or a continuation",
             )
         key, value = key_line.group(1), (key_line.group(2) or "").strip()
         if key not in fields:
@@ -191,7 +196,8 @@ def _parse_param(path: Path, number: int, value: str, body: str) -> Parameter:
     if not description:
         raise CatalogError(path, number, f"parameter {name!r} has no description")
     required = default == REQUIRED
-    param = Parameter(name, type_, None if default in (NO_DEFAULT, REQUIRED, "") else default, description, required)
+    value_default = None if default in (NO_DEFAULT, REQUIRED, "") else default
+    param = Parameter(name, type_, value_default, description, required)
     if param.default is not None:
         try:
             convert(param, param.default)
@@ -201,17 +207,21 @@ def _parse_param(path: Path, number: int, value: str, body: str) -> Parameter:
     if not re.search(var, body):
         raise CatalogError(path, number, f"parameter {name!r} is not used as ?{name} in the query")
     projection = re.search(r"\bSELECT\b(.*?)(?:\bWHERE\b|\{)", body, re.IGNORECASE | re.DOTALL)
-    if projection and projection.group(1).strip() not in ("*", "DISTINCT *", "REDUCED *"):
-        if not re.search(var, projection.group(1)):
-            raise CatalogError(
-                path, number, f"parameter ?{name} must be in the SELECT projection (Oxigraph substitutes only those)"
-            )
+    selected = projection.group(1).strip() if projection else "*"
+    if selected not in ("*", "DISTINCT *", "REDUCED *") and not re.search(var, selected):
+        raise CatalogError(
+            path,
+            number,
+            f"parameter ?{name} must be in the SELECT projection (Oxigraph substitutes only those)",
+        )
     # Oxigraph folds these before substituting, so they would always see the parameter as unbound.
     if re.search(rf"\bBOUND\s*\(\s*{var}\s*\)", body, re.IGNORECASE) or re.search(
         rf"\bBIND\s*\(\s*{var}\s+AS\b", body, re.IGNORECASE
     ):
         raise CatalogError(
-            path, number, f"BOUND(?{name}) and BIND(?{name} AS …) ignore the substituted value; use COALESCE(…, true)"
+            path,
+            number,
+            f"BOUND(?{name}) and BIND(?{name} AS …) ignore the substituted value; use COALESCE(…, true)",
         )
     return param
 
@@ -240,7 +250,7 @@ def _parse_example(path: Path, number: int, example: str, params: list[Parameter
 
 
 def convert(param: Parameter, value: str) -> ox.NamedNode | ox.Literal:
-    """The RDF term for one textual value of ``param``'s declared type; :class:`ParameterError` if it is not one."""
+    """The RDF term for a textual value of ``param``'s type; :class:`ParameterError` if it is not one."""
     kind = param.type
     if kind == "string":
         return ox.Literal(value)
@@ -275,7 +285,7 @@ def convert(param: Parameter, value: str) -> ox.NamedNode | ox.Literal:
     raise ParameterError(param.name, f"unsupported type {kind!r}")
 
 
-def bind(query: NamedQuery, values: Mapping[str, str]) -> dict[ox.Variable, ox.NamedNode | ox.Literal]:
+def bind(query: NamedQuery, values: Mapping[str, str]) -> dict[ox.Variable, Term]:
     """Substitutions for ``Store.query``: each value converted by its declared type, defaults filled in.
 
     An empty value counts as absent. A parameter with neither value nor default stays unbound (the query
@@ -283,7 +293,7 @@ def bind(query: NamedQuery, values: Mapping[str, str]) -> dict[ox.Variable, ox.N
     """
     for name in values:
         query.parameter(name)
-    bound: dict[ox.Variable, ox.NamedNode | ox.Literal] = {}
+    bound: dict[ox.Variable, Term] = {}
     for param in query.parameters:
         value = values.get(param.name)
         if value is None or value == "":

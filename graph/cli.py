@@ -172,7 +172,10 @@ def cmd_query(args: argparse.Namespace) -> int:
             raise UsageError(f"{args.query!r} is neither a catalog query ({', '.join(sorted(catalog))}) nor a file")
         if values:
             raise UsageError("--param works with catalog queries only")
-        result = store.query(path.read_text(encoding="utf-8"))
+        try:
+            result = store.query(path.read_text(encoding="utf-8"))
+        except SyntaxError as exc:
+            raise UsageError(f"{path}: SPARQL syntax error: {exc}") from None
     _print_result(result, args.format)
     return OK
 

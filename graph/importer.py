@@ -291,7 +291,7 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
                    started: dt.datetime) -> None:
     """Describe the batch (who, when, which file, which shapes) inside its own named graph."""
     g, batch = ext.graph, ext.batch
-    ended = dt.datetime.now(dt.UTC)
+    ended = dt.datetime.now(dt.UTC).replace(microsecond=0)  # HermiT rejects sub-millisecond digits
     agent = agent_iri(reviewer)
     activity = URIRef(f"{batch}/activity")
     g.add((batch, RDF.type, CMO.ImportBatch))

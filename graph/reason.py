@@ -9,13 +9,15 @@ owlready2 cannot read Turtle, so everything is merged with rdflib and handed ove
 from __future__ import annotations
 
 import io
+import re
 import time
 import warnings
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from rdflib import Dataset, Graph
+from rdflib import Dataset, Graph, Literal
+from rdflib.namespace import XSD
 from rdflib.util import guess_format
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -28,6 +30,9 @@ ONTOLOGY_IRI = "https://w3id.org/cmokg/ontology"
 InstanceData = Graph | bytes | Path
 
 _OWL_NOTHING = "http://www.w3.org/2002/07/owl#Nothing"
+# HermiT parses at most three fractional-second digits (Python's isoformat() writes six).
+_SUB_MILLISECOND = re.compile(r"^(.*T\d\d:\d\d:\d\d\.\d{3})\d+(.*)$")
+_MALFORMED_LITERAL = re.compile(r"MalformedLiteralException: (.*)")
 
 
 class ReasonerError(RuntimeError):
@@ -67,11 +72,12 @@ def check_consistency(*data: InstanceData, paths: Iterable[Path] | None = None) 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         merged = _merge(list(ontology_paths() if paths is None else paths), data)
+        _truncate_sub_millisecond_times(merged)
         ntriples = merged.serialize(format="nt", encoding="utf-8")
-        consistent, unsatisfiable = _run_hermit(ntriples)
+        consistent, unsatisfiable, reason = _run_hermit(ntriples)
     seconds = time.monotonic() - started
     if not consistent:
-        message = "inconsistent: the ontology, vocabularies and data contradict each other"
+        message = f"inconsistent: {reason}"
     elif unsatisfiable:
         message = f"consistent, but {len(unsatisfiable)} unsatisfiable class(es): " + ", ".join(unsatisfiable)
     else:
@@ -120,12 +126,24 @@ def _triples_of(dataset: Dataset) -> Graph:
     return union
 
 
-def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...]]:
+def _truncate_sub_millisecond_times(graph: Graph) -> None:
+    """Cut xsd:dateTime literals to milliseconds, which HermiT can read; no axiom depends on the rest."""
+    for s, p, o in list(graph):
+        if isinstance(o, Literal) and o.datatype in (XSD.dateTime, XSD.dateTimeStamp):
+            match = _SUB_MILLISECOND.match(str(o))
+            if match:
+                graph.remove((s, p, o))
+                graph.add((s, p, Literal(match.group(1) + match.group(2), datatype=o.datatype)))
+
+
+def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...], str]:
     """Load N-Triples into a fresh owlready2 World and classify it with HermiT.
 
-    `debug=0` keeps owlready2 silent; HermiT's own output is captured by owlready2's subprocess call.
-    xsd:date and xsd:gYear (used by the data) are outside the OWL 2 datatype map, so HermiT is told to
-    ignore unsupported datatypes rather than refuse the literals.
+    Returns (consistent, unsatisfiable class IRIs, why inconsistent). `debug=0` keeps owlready2 silent;
+    HermiT's own output is captured by owlready2's subprocess call. xsd:date and xsd:gYear (used by the
+    data) are outside the OWL 2 datatype map, so HermiT is told to ignore unsupported datatypes rather than
+    refuse the literals. A literal outside its datatype's lexical space makes an OWL ontology inconsistent;
+    HermiT reports that as an error, which is turned back into an inconsistency here.
     """
     import owlready2  # imported here: slow to import, and only this check needs it
 
@@ -137,10 +155,15 @@ def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...]]:
                 world, infer_property_values=False, debug=0, ignore_unsupported_datatypes=True
             )
         except owlready2.OwlReadyInconsistentOntologyError:
-            return False, ()
-        except (owlready2.OwlReadyJavaError, OSError) as error:
+            return False, (), "the ontology, vocabularies and data contradict each other"
+        except owlready2.OwlReadyJavaError as error:
+            malformed = _MALFORMED_LITERAL.search(str(error))
+            if malformed:
+                return False, (), f"ill-typed literal: {malformed.group(1).strip()}"
+            raise ReasonerError(f"HermiT could not run: {error}") from error
+        except OSError as error:
             raise ReasonerError(f"HermiT could not run: {error}") from error
         unsatisfiable = sorted(str(cls.iri) for cls in world.inconsistent_classes() if str(cls.iri) != _OWL_NOTHING)
-        return True, tuple(unsatisfiable)
+        return True, tuple(unsatisfiable), ""
     finally:
         world.close()

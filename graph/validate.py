@@ -135,7 +135,7 @@ def validate_workbook(paths: Sequence[Path], store: EvidenceStore | None = None,
         report.unreadable = True
         report.extend([exc.finding])
         return Validated(report, None)
-    started = dt.datetime.now(dt.UTC)
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
     ext = convert(wb, _concepts(store))
     add_provenance(ext, wb, reviewer or default_reviewer(), shapes_version(), started)
     report.extend(wb.findings)
