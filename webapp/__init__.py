@@ -17,7 +17,7 @@ from graph.store import DEFAULT_STORE, EvidenceStore
 
 DEFAULTS: dict[str, Any] = {
     "CMOKG_STORE": None,  # path of the embedded store; default $CMOKG_STORE or var/store
-    "CMOKG_READ_ONLY": True,  # the web app only reads (imports go through the CLI)
+    "CMOKG_READ_ONLY": False,  # the server holds the store (RocksDB lock); CLI writes wait for it to stop
     "MAX_CONTENT_LENGTH": 1024 * 1024,  # request bodies (queries) up to 1 MiB
 }
 
