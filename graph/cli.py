@@ -6,6 +6,7 @@ Exit codes: 0 ok (warnings allowed), 1 violations or refused, 2 unreadable input
 from __future__ import annotations
 
 import argparse
+import importlib
 import json
 import os
 import sys
@@ -22,6 +23,7 @@ from .report import Report, csv_safe
 from .store import DEFAULT_STORE, EvidenceStore, StoreError
 
 OK, REFUSED, BAD_INPUT = 0, 1, 2
+COMMAND_MODULES: list[str] = []  # e.g. "graph.cli_review": each defines register(command)
 # Piped output (tests, scripts) gets wide lines instead of an 80-column wrap.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
@@ -348,6 +350,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--threads", type=int, default=8, help="request threads (one process: the store is local)")
     p.set_defaults(func=cmd_serve)
+
+    # Commands that live in modules of their own add themselves here: `register(command)` receives the
+    # factory above (which adds --store) and calls it once per subcommand.
+    for module in COMMAND_MODULES:
+        importlib.import_module(module).register(command)
     return parser
 
 

@@ -6,6 +6,7 @@ call the `graph` package and negotiate the format.
 
 from __future__ import annotations
 
+import importlib
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -14,6 +15,9 @@ from typing import Any
 from flask import Flask
 
 from graph.store import DEFAULT_STORE, EvidenceStore
+
+# one blueprint per concern; each module defines `bp`
+BLUEPRINTS: list[str] = ["pages", "sparql"]
 
 DEFAULTS: dict[str, Any] = {
     "CMOKG_STORE": None,  # path of the embedded store; default $CMOKG_STORE or var/store
@@ -33,11 +37,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         store = EvidenceStore(path, read_only=bool(app.config["CMOKG_READ_ONLY"]))
     app.extensions["cmokg_store"] = store
 
-    from .pages import bp as pages_bp
-    from .sparql import bp as sparql_bp
-
-    app.register_blueprint(pages_bp)
-    app.register_blueprint(sparql_bp)
+    for module in BLUEPRINTS:
+        app.register_blueprint(importlib.import_module(f"{__name__}.{module}").bp)
     return app
 
 
