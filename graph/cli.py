@@ -234,7 +234,7 @@ def cmd_reason(args: argparse.Namespace) -> int:
         buf += f"{q.subject} {q.predicate} {q.object} .\n".encode()
     report = check_consistency(bytes(buf))
     out.print(report.message, markup=False)
-    return OK if report.consistent else REFUSED
+    return OK if report.ok else REFUSED
 
 
 def cmd_template(args: argparse.Namespace) -> int:

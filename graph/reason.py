@@ -69,12 +69,17 @@ def check_consistency(*data: InstanceData, paths: Iterable[Path] | None = None) 
     inconsistent graph is a report, not an exception. Warnings raised on the way are returned in the report.
     """
     started = time.monotonic()
+    unsatisfiable: tuple[str, ...] = ()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         merged = _merge(list(ontology_paths() if paths is None else paths), data)
         _truncate_sub_millisecond_times(merged)
-        ntriples = merged.serialize(format="nt", encoding="utf-8")
-        consistent, unsatisfiable, reason = _run_hermit(ntriples)
+        ill_typed = sorted({o.n3() for o in merged.objects() if isinstance(o, Literal) and o.ill_typed})
+        if ill_typed:  # inconsistent in OWL; owlready2 and HermiT would stop with a parse error instead
+            consistent = False
+            reason = f"{len(ill_typed)} ill-typed literal(s): " + ", ".join(ill_typed[:5])
+        else:
+            consistent, unsatisfiable, reason = _run_hermit(merged.serialize(format="nt", encoding="utf-8"))
     seconds = time.monotonic() - started
     if not consistent:
         message = f"inconsistent: {reason}"
@@ -133,7 +138,8 @@ def _truncate_sub_millisecond_times(graph: Graph) -> None:
             match = _SUB_MILLISECOND.match(str(o))
             if match:
                 graph.remove((s, p, o))
-                graph.add((s, p, Literal(match.group(1) + match.group(2), datatype=o.datatype)))
+                lexical = match.group(1) + match.group(2)
+                graph.add((s, p, Literal(lexical, datatype=o.datatype, normalize=False)))
 
 
 def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...], str]:
@@ -149,8 +155,8 @@ def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...], str]:
 
     world = owlready2.World()
     try:
-        world.get_ontology(ONTOLOGY_IRI).load(fileobj=io.BytesIO(ntriples), format="ntriples")
         try:
+            world.get_ontology(ONTOLOGY_IRI).load(fileobj=io.BytesIO(ntriples), format="ntriples")
             owlready2.sync_reasoner_hermit(
                 world, infer_property_values=False, debug=0, ignore_unsupported_datatypes=True
             )
@@ -161,7 +167,7 @@ def _run_hermit(ntriples: bytes) -> tuple[bool, tuple[str, ...], str]:
             if malformed:
                 return False, (), f"ill-typed literal: {malformed.group(1).strip()}"
             raise ReasonerError(f"HermiT could not run: {error}") from error
-        except OSError as error:
+        except (owlready2.OwlReadyOntologyParsingError, OSError) as error:
             raise ReasonerError(f"HermiT could not run: {error}") from error
         unsatisfiable = sorted(str(cls.iri) for cls in world.inconsistent_classes() if str(cls.iri) != _OWL_NOTHING)
         return True, tuple(unsatisfiable), ""

@@ -30,6 +30,14 @@ def vocab_paths() -> list[Path]:
     return sorted(VOCAB_DIR.glob("*.ttl"))
 
 
+_QUOTES = str.maketrans({"\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"', "\u2013": "-", "\u2014": "-"})
+
+
+def _norm(label: str) -> str:
+    """Labels match case-insensitively, with curly quotes and dashes as their straight forms, spaces folded."""
+    return " ".join(label.translate(_QUOTES).lower().split())
+
+
 @dataclass
 class ConceptIndex:
     """Labels (pref and alt, case-insensitive) of the concepts of each class, mapped to their IRIs."""
@@ -41,7 +49,7 @@ class ConceptIndex:
         """Rows of (class IRI, concept IRI, label)."""
         index = cls()
         for klass, concept, label in rows:
-            index.by_class.setdefault(URIRef(klass), {})[label.strip().lower()] = URIRef(concept)
+            index.by_class.setdefault(URIRef(klass), {})[_norm(label)] = URIRef(concept)
         return index
 
     @classmethod
@@ -67,7 +75,7 @@ class ConceptIndex:
         if text.startswith(("http://", "https://")):
             iri = URIRef(text)
             return iri, iri in self.by_class.get(klass, {}).values()
-        found = self.by_class.get(klass, {}).get(text.lower())
+        found = self.by_class.get(klass, {}).get(_norm(text))
         if found is not None:
             return found, True
         return ID[f"concept/{scheme}/{slug(text) or 'blank'}"], False
