@@ -53,9 +53,24 @@ class EvidenceStore:
             raise StoreError(f"cannot open the store at {self.path}{hint}: {exc}") from None
 
     # -- reading ------------------------------------------------------------------------------------
-    def query(self, sparql: str, *, substitutions: dict[ox.Variable, object] | None = None,
-              union: bool = True) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
-        return self.ox.query(sparql, use_default_graph_as_union=union, substitutions=substitutions)  # type: ignore[arg-type]
+    def query(self, sparql: str, *, substitutions: dict[ox.Variable, object] | None = None, union: bool = True,
+              default_graph: list[str] | None = None, named_graphs: list[str] | None = None,
+              ) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
+        """Run a SPARQL query. The default graph is the union of all graphs unless `default_graph` names the
+        graphs to use (SPARQL Protocol `default-graph-uri`); `named_graphs` restricts GRAPH (`named-graph-uri`).
+        Raises SyntaxError (with line and column) for a malformed query."""
+        kwargs: dict[str, object] = {"substitutions": substitutions}
+        if default_graph is not None:
+            kwargs["default_graph"] = [ox.NamedNode(g) for g in default_graph]
+        else:
+            kwargs["use_default_graph_as_union"] = union
+        if named_graphs is not None:
+            kwargs["named_graphs"] = [ox.NamedNode(g) for g in named_graphs]
+        return self.ox.query(sparql, **kwargs)  # type: ignore[arg-type]
+
+    def update(self, sparql: str) -> None:
+        """Run a SPARQL update in one transaction. Raises SyntaxError for a malformed update."""
+        self.ox.update(sparql)
 
     def select(self, sparql: str) -> list[dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | None]]:
         result = self.query(sparql_prologue() + sparql)
