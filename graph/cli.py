@@ -202,14 +202,14 @@ def _print_result(result: object, fmt: str) -> None:
         if fmt == "table":
             out.print("true" if bool(result) else "false")
         else:
-            sys.stdout.buffer.write(result.serialize(format=RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON)))
+            sys.stdout.buffer.write(result.serialize(format=RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON)) or b"")
         return
     if isinstance(result, ox.QueryTriples):
-        sys.stdout.buffer.write(result.serialize(format=ox.RdfFormat.TURTLE))
+        sys.stdout.buffer.write(result.serialize(format=ox.RdfFormat.TURTLE) or b"")
         return
     assert isinstance(result, ox.QuerySolutions)
     if fmt != "table":
-        sys.stdout.buffer.write(result.serialize(format=RESULT_FORMATS[fmt]))
+        sys.stdout.buffer.write(result.serialize(format=RESULT_FORMATS[fmt]) or b"")
         sys.stdout.flush()
         return
     names = [v.value for v in result.variables]

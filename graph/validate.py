@@ -96,14 +96,15 @@ def _findings(results: Graph, ext: Extraction) -> list[Finding]:
         if path_node is not None:
             # the result graph holds a copy of complex paths; read them from the shapes graph
             path = path_key(path_node, results) if not isinstance(path_node, URIRef) else str(path_node)
-            if path == "?" and shape is not None:
-                path = path_key(shapes.value(shape, SH.path), shapes)
+            shape_path = shapes.value(shape, SH.path) if shape is not None else None
+            if path == "?" and shape_path is not None:
+                path = path_key(shape_path, shapes)
         sheet, row, column, text = ext.locate(focus, path, value) if focus is not None else (None,) * 4
         message = str(results.value(r, SH.resultMessage) or "does not conform")
         if text is None and isinstance(value, Literal):
             text = str(value)
         out.append(Finding(
-            severity=SEVERITIES.get(results.value(r, SH.resultSeverity), "Violation"),
+            severity=SEVERITIES.get(results.value(r, SH.resultSeverity) or SH.Violation, "Violation"),
             message=message,
             sheet=sheet,
             row=row,

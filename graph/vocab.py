@@ -54,7 +54,7 @@ class ConceptIndex:
 
     @classmethod
     def from_graph(cls, graph: Graph) -> ConceptIndex:
-        rows = []
+        rows: list[tuple[str, str, str]] = []
         for _, klass in CONCEPT_COLUMNS.values():
             for concept in graph.subjects(RDF.type, klass):
                 for prop in (SKOS.prefLabel, SKOS.altLabel):

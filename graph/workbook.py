@@ -355,7 +355,8 @@ def _read_xlsx(path: Path) -> Workbook:
             texts: list[str] = []
             for c in cells:
                 if c.data_type == "f":
-                    column = header[c.column - 1] if c.column - 1 < len(header) else c.coordinate
+                    index = (c.column or 1) - 1
+                    column = header[index] if index < len(header) else c.coordinate
                     wb.findings.append(Finding("Violation", f"cell {c.coordinate} holds a formula "
                                                f"({str(c.value)[:60]}); type the value itself",
                                                sheet=ws.title.strip().lower(), row=r, column=column,

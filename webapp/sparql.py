@@ -46,8 +46,8 @@ def sparql() -> Response:
             return _error(406, "no acceptable RDF format; try text/turtle or application/n-triples")
         mime, fmt = chosen
         return Response(result.serialize(format=fmt), mimetype=mime)
-    chosen = choose(request.headers.get("Accept"), RESULT_TYPES, request.args.get("format"))
-    if chosen is None:
+    chosen_results = choose(request.headers.get("Accept"), RESULT_TYPES, request.args.get("format"))
+    if chosen_results is None:
         return _error(406, "no acceptable results format; try application/sparql-results+json")
-    mime, rfmt = chosen
+    mime, rfmt = chosen_results
     return Response(result.serialize(format=rfmt), mimetype=mime)
