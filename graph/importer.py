@@ -11,6 +11,7 @@ import datetime as dt
 import getpass
 import os
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from rdflib import BNode, Graph, Literal, URIRef
@@ -288,9 +289,20 @@ def convert(workbook: Workbook, concepts: ConceptIndex) -> Extraction:
 
 
 def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_version: str,
-                   started: dt.datetime) -> None:
-    """Describe the batch (who, when, which file, which shapes) inside its own named graph."""
+                   started: dt.datetime, *, workbook_id: str | None = None,
+                   revision_of: Sequence[str] = ()) -> None:
+    """Describe the batch (who, when, which file, which shapes) inside its own named graph.
+
+    `workbook_id` names the workbook across its revisions (`prov:specializationOf id:workbook/{slug}`);
+    `revision_of` lists the earlier batches of that workbook this one supersedes (`prov:wasRevisionOf`).
+    """
+    from .batches import workbook_iri
+
     g, batch = ext.graph, ext.batch
+    if workbook_id is not None:
+        g.add((batch, PROV.specializationOf, workbook_iri(workbook_id)))
+    for old in revision_of:
+        g.add((batch, PROV.wasRevisionOf, URIRef(old)))
     ended = dt.datetime.now(dt.UTC).replace(microsecond=0)  # HermiT rejects sub-millisecond digits
     agent = agent_iri(reviewer)
     activity = URIRef(f"{batch}/activity")

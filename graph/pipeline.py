@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from .batches import commit
 from .report import Report
 from .store import EvidenceStore, StoreError
-from .validate import validate_workbook
+from .validate import Validated, validate_read, validate_workbook
 from .vocab import ONTOLOGY_FILE, ROOT, vocab_paths
+from .workbook import Workbook
 
 DATA_DIR = ROOT / "data"
 
@@ -21,20 +23,34 @@ class ImportResult:
     batch: str | None = None
     triples: int = 0
     imported: bool = False
-    replaced: bool = False
+    replaced: bool = False  # the same file again, or a revision superseding earlier batches
+    superseded: list[str] = field(default_factory=list)
+    workbook_id: str | None = None
 
 
-def import_workbook(store: EvidenceStore, paths: Sequence[Path], reviewer: str | None = None) -> ImportResult:
-    """Validate, then write the batch in one transaction; refuse (and write nothing) on any violation."""
-    validated = validate_workbook(paths, store, reviewer)
-    result = ImportResult(validated.report)
+def import_workbook(store: EvidenceStore, paths: Sequence[Path], reviewer: str | None = None, *,
+                    workbook_id: str | None = None, fulltext: Path | None = None) -> ImportResult:
+    """Validate against the store, then write the batch in one transaction; refuse (and write nothing) on
+    any violation. A workbook whose id has a batch already supersedes it (graph.batches)."""
+    return _commit(store, validate_workbook(paths, store, reviewer, workbook_id=workbook_id, fulltext=fulltext))
+
+
+def import_read(store: EvidenceStore, wb: Workbook, reviewer: str | None, *, workbook_id: str,
+                fulltext: Path | None = None) -> ImportResult:
+    """Import a workbook already read (e.g. sources from a bibliography)."""
+    return _commit(store, validate_read(wb, store, reviewer, workbook_id=workbook_id, fulltext=fulltext))
+
+
+def _commit(store: EvidenceStore, validated: Validated) -> ImportResult:
+    result = ImportResult(validated.report, workbook_id=validated.workbook_id)
     ext = validated.extraction
     if ext is None or not validated.report.conforms:
         return result
     result.batch = str(ext.batch)
-    result.replaced = store.has_graph(result.batch)
+    result.superseded = list(validated.supersedes)
+    result.replaced = store.has_graph(result.batch) or bool(result.superseded)
     result.triples = len(ext.graph)
-    store.put_graph(result.batch, ext.graph)
+    commit(store, result.batch, ext.graph, result.superseded)
     result.imported = True
     return result
 

@@ -1,0 +1,177 @@
+"""Batches as units of accountability: who superseded what, what depends on what, and retracting one.
+
+Every import is one named graph `id:batch/{hash}`. A workbook keeps its identity across revisions through
+its *workbook id* (by default the file name without extension, or the folder name for a folder of CSVs):
+each batch is `prov:specializationOf <id:workbook/{slug(workbook id)}>`. Importing a workbook whose id
+already has a batch in the store supersedes that batch: the new batch is `prov:wasRevisionOf` the old
+one, and the old graph is dropped in the same transaction that writes the new one.
+
+Every query here is bounded by one batch and the nodes it defines or references (its neighbourhood),
+never by the size of the store.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import pyoxigraph as ox
+from rdflib import Graph, URIRef
+from rdflib.namespace import RDF
+
+from .namespaces import BATCH_PREFIX, ID, slug
+from .store import EvidenceStore
+
+
+def workbook_iri(workbook_id: str) -> URIRef:
+    return ID[f"workbook/{slug(workbook_id) or 'unnamed'}"]
+
+
+def default_workbook_id(paths: Sequence[Path]) -> str:
+    """The file name without extension (.xlsx, .zip), the folder's name, or the folder of several CSVs."""
+    paths = [Path(p) for p in paths]
+    if len(paths) == 1:
+        p = paths[0]
+        return p.name if p.is_dir() else p.stem
+    parent = paths[0].resolve().parent
+    return parent.name
+
+
+def _iri(term: object) -> str:
+    value = getattr(term, "value", None)
+    return str(value) if value is not None else str(term)
+
+
+def batches_of_workbook(store: EvidenceStore, workbook_id: str) -> list[str]:
+    """The batches in the store that are revisions of this workbook (normally at most one)."""
+    rows = store.select(
+        f"SELECT DISTINCT ?b WHERE {{ GRAPH ?b {{ ?b a cmo:ImportBatch ; "
+        f"prov:specializationOf <{workbook_iri(workbook_id)}> }} }} ORDER BY ?b")
+    return [_iri(r["b"]) for r in rows if r["b"] is not None]
+
+
+def defined_in_other_batches(store: EvidenceStore, iris: Iterable[URIRef], exclude: Iterable[str],
+                             ) -> dict[URIRef, list[str]]:
+    """For each IRI: the batch graphs (other than `exclude`) that type it, i.e. define it."""
+    values = " ".join(f"<{i}>" for i in sorted(set(iris)))
+    if not values:
+        return {}
+    excluded = set(exclude)
+    rows = store.select(
+        f"SELECT DISTINCT ?s ?g WHERE {{ VALUES ?s {{ {values} }} GRAPH ?g {{ ?s a ?t }} "
+        f"FILTER(STRSTARTS(STR(?g), \"{BATCH_PREFIX}\")) }}")
+    out: dict[URIRef, list[str]] = {}
+    for r in rows:
+        g = _iri(r["g"])
+        if g not in excluded:
+            out.setdefault(URIRef(_iri(r["s"])), []).append(g)
+    return out
+
+
+def types_outside(store: EvidenceStore, iris: Iterable[URIRef], exclude: Iterable[str],
+                  ) -> list[tuple[URIRef, URIRef]]:
+    """rdf:type triples of the given nodes from every graph except `exclude` (batches being replaced)."""
+    values = " ".join(f"<{i}>" for i in sorted(set(iris)))
+    if not values:
+        return []
+    excluded = set(exclude)
+    rows = store.select(f"SELECT DISTINCT ?s ?t ?g WHERE {{ VALUES ?s {{ {values} }} GRAPH ?g {{ ?s a ?t }} }}")
+    out = set()
+    for r in rows:
+        if _iri(r["g"]) in excluded or not isinstance(r["t"], ox.NamedNode):
+            continue
+        out.add((URIRef(_iri(r["s"])), URIRef(_iri(r["t"]))))
+    return sorted(out)
+
+
+@dataclass(frozen=True)
+class Dependant:
+    """A triple in another batch that points at a node only `batch` defines."""
+
+    batch: str  # the batch holding the reference
+    subject: str
+    predicate: str
+    target: str  # the node that would disappear
+
+
+def dependants(store: EvidenceStore, batch: str, replacement: Graph | None = None,
+               also_removed: Iterable[str] = ()) -> list[Dependant]:
+    """References from other batches to nodes that `batch` alone defines.
+
+    With `replacement` (the graph that will take its place), nodes the replacement defines again do not
+    count. `also_removed` are other graphs removed in the same transaction.
+    """
+    removed = {batch, *also_removed}
+    filters = " ".join(f"FILTER(?g2 != <{g}>)" for g in sorted(removed))
+    rows = store.select(f"""
+        SELECT DISTINCT ?g ?s ?p ?o WHERE {{
+          GRAPH <{batch}> {{ ?o a ?t }}
+          FILTER NOT EXISTS {{ GRAPH ?g2 {{ ?o a ?t2 }} {filters} }}
+          GRAPH ?g {{ ?s ?p ?o }}
+          FILTER(STRSTARTS(STR(?g), "{BATCH_PREFIX}"))
+        }} ORDER BY ?g ?s ?p ?o""")
+    kept = set() if replacement is None else {s for s in replacement.subjects(RDF.type) if isinstance(s, URIRef)}
+    out = []
+    for r in rows:
+        g, o = _iri(r["g"]), _iri(r["o"])
+        if g in removed or URIRef(o) in kept:
+            continue
+        out.append(Dependant(g, _iri(r["s"]), _iri(r["p"]), o))
+    return out
+
+
+def commit(store: EvidenceStore, batch: str, graph: Graph, supersedes: Sequence[str] = ()) -> None:
+    """Write `graph` as the named graph `batch` and drop the batches it supersedes: one transaction.
+
+    One SPARQL update is one Oxigraph transaction: a failure or a kill at any point leaves the store as it
+    was (the old batches and no new one) or as it will be (the new batch only).
+    """
+    drops = "".join(f"DROP SILENT GRAPH <{g}> ;\n" for g in [*supersedes, batch])
+    data = graph.serialize(format="nt", encoding="utf-8").decode("utf-8")
+    store.update(f"{drops}INSERT DATA {{ GRAPH <{batch}> {{\n{data}\n}} }}")
+
+
+@dataclass
+class RetractResult:
+    batch: str
+    found: bool
+    retracted: bool = False
+    removed_quads: int = 0
+    dependants: list[Dependant] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, object]:
+        d = asdict(self)
+        d["dependants"] = [asdict(x) for x in self.dependants]
+        return d
+
+
+def _graph_size(store: EvidenceStore, batch: str) -> int:
+    rows = store.select(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{batch}> {{ ?s ?p ?o }} }}")
+    n = rows[0]["n"] if rows else None
+    return int(n.value) if isinstance(n, ox.Literal) else 0
+
+
+def resolve_batch(store: EvidenceStore, name: str) -> str | None:
+    """A batch by full IRI, by its hash (or a unique prefix of it), or by `id:batch/...`."""
+    if name.startswith(BATCH_PREFIX):
+        return name if store.has_graph(name) else None
+    key = name.removeprefix("id:batch/").strip().lower()
+    if not key:
+        return None
+    matches = [b.iri for b in store.batches() if b.iri[len(BATCH_PREFIX):].startswith(key)]
+    return matches[0] if len(matches) == 1 else None
+
+
+def retract(store: EvidenceStore, batch: str, *, force: bool = False) -> RetractResult:
+    """Remove one batch graph and nothing else. Refused (nothing removed) when another batch references a
+    node only this batch defines, unless `force`; the references are reported either way."""
+    if not (batch.startswith(BATCH_PREFIX) and store.has_graph(batch)):
+        return RetractResult(batch, found=False)
+    result = RetractResult(batch, found=True, dependants=dependants(store, batch))
+    if result.dependants and not force:
+        return result
+    result.removed_quads = _graph_size(store, batch)
+    store.update(f"DROP GRAPH <{batch}>")
+    result.retracted = True
+    return result

@@ -1,0 +1,154 @@
+"""Checking quotes against the full text of their source, and recording where they were found.
+
+The full text of a source is a plain-text UTF-8 file `{source_id}.txt` in a folder (given with the workbook
+or as `fulltext/` beside it). A quote and the text are compared after normalising what typesetting changes:
+Unicode compatibility forms (ligatures such as "ﬁ"), curly quotes, dashes, non-breaking and other spaces,
+soft hyphens, and runs of whitespace; case is kept. A quote found is recorded as an `oa:TextPositionSelector`
+beside its `oa:TextQuoteSelector`, with the character offsets (`oa:start`, `oa:end`) of the passage in the
+file as read. A quote not found is a warning naming the evidence row and the closest passage; it is never
+attached to that passage.
+"""
+
+from __future__ import annotations
+
+import difflib
+import unicodedata
+from dataclasses import dataclass
+from pathlib import Path
+
+from rdflib import Literal, URIRef
+from rdflib.namespace import RDF, XSD
+
+from .importer import Extraction, evidence_iri
+from .namespaces import OA, slug
+from .report import Finding
+from .workbook import Workbook
+
+_MAP = {
+    "\u2018": "'", "\u2019": "'", "\u201a": "'", "\u201b": "'", "\u2032": "'", "\u00b4": "'", "`": "'",
+    "\u201c": '"', "\u201d": '"', "\u201e": '"', "\u201f": '"', "\u2033": '"', "\u00ab": '"', "\u00bb": '"',
+    "\u2010": "-", "\u2011": "-", "\u2012": "-", "\u2013": "-", "\u2014": "-", "\u2015": "-", "\u2212": "-",
+    "\u00ad": "",  # soft hyphen
+    "\u2026": "...",
+}
+MAX_TEXT_CHARS = 20_000_000
+
+
+@dataclass(frozen=True)
+class Normalised:
+    """A normalised text and, for each of its characters, the offset of the original character."""
+
+    text: str
+    offsets: list[int]
+    length: int  # of the original
+
+
+def normalise(text: str) -> Normalised:
+    out: list[str] = []
+    offsets: list[int] = []
+    space = True  # drop leading whitespace
+    for i, ch in enumerate(text):
+        mapped = _MAP.get(ch)
+        if mapped is None:
+            mapped = unicodedata.normalize("NFKC", ch)
+        for c in mapped:
+            if c.isspace() or unicodedata.category(c) == "Cc":
+                if space:
+                    continue
+                c, space = " ", True
+            else:
+                space = False
+            out.append(c)
+            offsets.append(i)
+    while out and out[-1] == " ":
+        out.pop()
+        offsets.pop()
+    return Normalised("".join(out), offsets, len(text))
+
+
+def locate(quote: str, text: Normalised) -> tuple[int, int] | None:
+    """Offsets [start, end) in the original text of the first passage equal to the quote once normalised."""
+    q = normalise(quote).text
+    if not q:
+        return None
+    i = text.text.find(q)
+    if i < 0:
+        return None
+    return text.offsets[i], text.offsets[i + len(q) - 1] + 1
+
+
+def closest_passage(quote: str, text: Normalised, original: str, width: int = 0) -> tuple[str, float]:
+    """The passage of the text most like the quote (word windows, then refined), and its similarity 0..1."""
+    q = normalise(quote).text
+    if not q or not text.text:
+        return "", 0.0
+    words = text.text.split(" ")
+    qwords = q.split(" ")
+    n = max(1, len(qwords))
+    qset = set(w.lower() for w in qwords)
+    best, best_score = 0, -1.0
+    step = max(1, n // 4)
+    for start in range(0, max(1, len(words) - n + 1), step):
+        window = words[start:start + n]
+        score = sum(1 for w in window if w.lower() in qset) / n
+        if score > best_score:
+            best, best_score = start, score
+    lo, hi = max(0, best - step), min(len(words), best + n + step)
+    candidate = " ".join(words[lo:hi])
+    ratio = difflib.SequenceMatcher(None, q, candidate, autojunk=False).ratio() if len(candidate) < 20000 else 0.0
+    passage = " ".join(words[best:best + n])
+    limit = width or 300
+    return (passage[:limit] + ("…" if len(passage) > limit else "")), ratio
+
+
+def check_quotes(ext: Extraction, wb: Workbook, folder: Path) -> list[Finding]:
+    """Check each evidence row's quote against `{source_id}.txt` in `folder`; record positions found."""
+    findings: list[Finding] = []
+    texts: dict[str, tuple[str, Normalised] | None] = {}
+    for row in wb.rows("evidence"):
+        source_id, quote, key = row.get("source_id"), row.get("quote"), row.get("evidence_id")
+        if not source_id or not quote or not key:
+            continue
+        if source_id not in texts:
+            texts[source_id] = _read_text(folder, source_id, findings, row.number)
+        loaded = texts[source_id]
+        if loaded is None:
+            continue
+        original, norm = loaded
+        found = locate(quote, norm)
+        if found is None:
+            passage, ratio = closest_passage(quote, norm, original)
+            findings.append(Finding(
+                "Warning",
+                f"the quote of evidence '{key}' does not occur in the full text of {source_id} "
+                f"({source_id}.txt), even after normalising spaces, ligatures, dashes and quotes; the closest "
+                f"passage ({ratio:.0%} similar) reads: \"{passage}\"",
+                sheet="evidence", row=row.number, column="quote", value=quote[:200], origin="quotes"))
+            continue
+        start, end = found
+        target = URIRef(f"{evidence_iri(key)}/target")
+        position = URIRef(f"{evidence_iri(key)}/position")
+        g = ext.graph
+        g.add((target, OA.hasSelector, position))
+        g.add((position, RDF.type, OA.TextPositionSelector))
+        g.add((position, OA.start, Literal(start, datatype=XSD.nonNegativeInteger)))
+        g.add((position, OA.end, Literal(end, datatype=XSD.nonNegativeInteger)))
+        ext.origins.setdefault(position, ("evidence", row.number))
+        ext.cells.setdefault((position, str(OA.start)), "quote")
+        ext.cells.setdefault((position, str(OA.end)), "quote")
+    return findings
+
+
+def _read_text(folder: Path, source_id: str, findings: list[Finding], row: int) -> tuple[str, Normalised] | None:
+    candidates = [folder / f"{source_id}.txt", folder / f"{slug(source_id)}.txt"]
+    path = next((p for p in candidates if p.is_file()), None)
+    if path is None:
+        return None  # no full text supplied for this source: nothing to check
+    data = path.read_bytes()[: MAX_TEXT_CHARS * 4]
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        findings.append(Finding("Warning", f"{path.name} is not UTF-8 text: quotes of {source_id} were not "
+                                "checked", sheet="evidence", row=row, column="source_id", origin="quotes"))
+        return None
+    return text, normalise(text)
