@@ -2,40 +2,19 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
 import pyoxigraph as ox
-from rdflib import Graph, URIRef
 
-from .namespaces import BATCH_PREFIX, ONTOLOGY_GRAPH, VOCAB_GRAPH, sparql_prologue
-from .vocab import CONCEPT_COLUMNS, ConceptIndex
+from .backend import Backend, BatchInfo, StoreError
+
+__all__ = ["DEFAULT_STORE", "BatchInfo", "EvidenceStore", "StoreError"]
 
 DEFAULT_STORE = Path("var/store")
 
 
-class StoreError(Exception):
-    """The store cannot be opened or written (in use by another process, damaged, not writable)."""
-
-
-@dataclass(frozen=True)
-class BatchInfo:
-    iri: str
-    label: str
-    file: str
-    sha256: str
-    generated: str
-    attributed_to: str
-    triples: int
-
-
-def _graph_to_nt(graph: Graph) -> bytes:
-    return graph.serialize(format="nt", encoding="utf-8")
-
-
-class EvidenceStore:
+class EvidenceStore(Backend):
     """A pyoxigraph Store with the operations cmokg needs; `path=None` keeps it in memory."""
 
     def __init__(self, path: Path | str | None = None, *, read_only: bool = False) -> None:
@@ -72,12 +51,6 @@ class EvidenceStore:
         """Run a SPARQL update in one transaction. Raises SyntaxError for a malformed update."""
         self.ox.update(sparql)
 
-    def select(self, sparql: str) -> list[dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | None]]:
-        result = self.query(sparql_prologue() + sparql)
-        assert isinstance(result, ox.QuerySolutions)
-        names = [v.value for v in result.variables]
-        return [{n: row[n] for n in names} for row in result]
-
     def quad_count(self) -> int:
         return len(self.ox)
 
@@ -89,62 +62,6 @@ class EvidenceStore:
 
     def has_graph(self, iri: str) -> bool:
         return self.ox.contains_named_graph(ox.NamedNode(iri))
-
-    def types_of(self, iris: Iterable[URIRef]) -> Iterator[tuple[URIRef, URIRef]]:
-        """rdf:type triples of the given nodes, from every graph (the neighbourhood of a batch)."""
-        values = " ".join(f"<{i}>" for i in sorted(iris))
-        if not values:
-            return
-        for row in self.select(f"SELECT DISTINCT ?s ?t WHERE {{ VALUES ?s {{ {values} }} ?s a ?t }}"):
-            s, t = row["s"], row["t"]
-            if isinstance(s, ox.NamedNode) and isinstance(t, ox.NamedNode):
-                yield URIRef(s.value), URIRef(t.value)
-
-    def concept_index(self) -> ConceptIndex:
-        klasses = " ".join(f"<{k}>" for _, k in CONCEPT_COLUMNS.values())
-        rows = self.select(
-            f"SELECT ?k ?c ?l WHERE {{ VALUES ?k {{ {klasses} }} ?c a ?k . "
-            "{ ?c skos:prefLabel ?l } UNION { ?c skos:altLabel ?l } }"
-        )
-        return ConceptIndex.from_rows(
-            (str(r["k"].value), str(r["c"].value), str(r["l"].value))  # type: ignore[union-attr]
-            for r in rows
-        )
-
-    def counts(self) -> dict[str, int]:
-        """How much the graph holds, by kind."""
-        row = self.select("""
-            SELECT
-              (COUNT(DISTINCT ?review) AS ?reviews) (COUNT(DISTINCT ?doc) AS ?sources)
-              (COUNT(DISTINCT ?cmoc) AS ?cmocs) (COUNT(DISTINCT ?ev) AS ?evidence)
-            WHERE {
-              { ?doc a cmo:Document } UNION { ?review a cmo:Review }
-              UNION { ?cmoc a cmo:CMOConfiguration } UNION { ?ev a cmo:EvidenceFragment }
-            }""")[0]
-        out = {k: int(v.value) for k, v in row.items() if isinstance(v, ox.Literal)}
-        out["batches"] = len(self.batches())
-        out["triples"] = self.quad_count()
-        return out
-
-    def batches(self) -> list[BatchInfo]:
-        rows = self.select("""
-            SELECT ?b ?label ?file ?sha ?time ?who ?n WHERE {
-              GRAPH ?b { ?b a cmo:ImportBatch ; rdfs:label ?label ; cmo:sourceFileName ?file ; cmo:sha256 ?sha ;
-                           prov:generatedAtTime ?time ; cmo:tripleCount ?n ; prov:wasAttributedTo ?a .
-                         OPTIONAL { ?a rdfs:label ?who } }
-            } ORDER BY ?time""")
-        return [
-            BatchInfo(
-                iri=r["b"].value,  # type: ignore[union-attr]
-                label=r["label"].value,  # type: ignore[union-attr]
-                file=r["file"].value,  # type: ignore[union-attr]
-                sha256=r["sha"].value,  # type: ignore[union-attr]
-                generated=r["time"].value,  # type: ignore[union-attr]
-                attributed_to=r["who"].value if r["who"] is not None else "",
-                triples=int(r["n"].value),  # type: ignore[union-attr]
-            )
-            for r in rows
-        ]
 
     # -- writing ------------------------------------------------------------------------------------
     def replace_graph(self, graph_iri: str, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_TRIPLES) -> None:
@@ -164,25 +81,19 @@ class EvidenceStore:
         self.ox.update(f"DROP SILENT GRAPH <{graph_iri}> ;\nINSERT DATA {{ GRAPH <{graph_iri}> {{\n"
                        + data.decode("utf-8") + "\n} }")
 
-    def put_graph(self, graph_iri: str, graph: Graph) -> None:
-        self.replace_graph(graph_iri, _graph_to_nt(graph))
-
     def drop_graph(self, graph_iri: str) -> None:
         self.ox.update(f"DROP SILENT GRAPH <{graph_iri}>")
 
-    def load_file(self, path: Path, graph_iri: str) -> None:
-        fmt = ox.RdfFormat.from_extension(path.suffix.lstrip("."))
-        if fmt is None:
-            raise StoreError(f"{path}: unknown RDF format")
-        self.replace_graph(graph_iri, path.read_bytes(), fmt)
+    def add_quads(self, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_QUADS) -> None:
+        """Add quads in one transaction (`load` is transactional: all of them or none)."""
+        self.ox.load(data, fmt)
 
-    def load_ontology(self, ontology: Path, vocabularies: Iterable[Path]) -> None:
-        """Ontology into its graph; all vocabularies together into the vocabulary graph."""
-        self.load_file(ontology, ONTOLOGY_GRAPH)
-        data = b"".join(
-            f"{t} .\n".encode() for p in vocabularies for t in ox.parse(path=str(p), format=ox.RdfFormat.TURTLE)
-        )
-        self.replace_graph(VOCAB_GRAPH, data)
+    def backup_native(self, directory: Path) -> None:
+        """A RocksDB checkpoint of an on-disk store (hard links: fast, same machine only)."""
+        if self.path is None:
+            raise StoreError("an in-memory store has no native backup; use backup()")
+        self.ox.flush()
+        self.ox.backup(str(directory))
 
     def clear(self) -> None:
         self.ox.clear()
@@ -196,6 +107,3 @@ class EvidenceStore:
             self.ox.dump(out, fmt, from_graph=ox.NamedNode(graph))
         else:
             self.ox.dump(out, fmt)
-
-    def is_batch(self, iri: str) -> bool:
-        return iri.startswith(BATCH_PREFIX) and self.has_graph(iri)

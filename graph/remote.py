@@ -1,0 +1,407 @@
+"""A remote store: any SPARQL 1.1 endpoint (Oxigraph server, Virtuoso, ...) behind the Backend interface.
+
+Queries go through SPARQLWrapper (SPARQL Protocol, POST, results as SPARQL XML) and come back as the same
+pyoxigraph objects the embedded store returns (QuerySolutions, QueryBoolean, QueryTriples), so the CLI and
+the web app serialize them the same way. Writes go as SPARQL Update (or, on an Oxigraph server, N-Quads to
+the Graph Store Protocol endpoint), in chunks.
+
+A graph is replaced in one update request when it fits in one chunk (one request is one transaction on the
+Oxigraph server and on Virtuoso); a larger graph is written chunk by chunk into a staging graph and moved
+into place by one final `MOVE` request, so the target graph switches from old to new in one step.
+
+Dialects: `oxigraph` (the union of the named graphs is asked for with the `union-default-graph` parameter),
+`virtuoso` (the union is native; Virtuoso's own system graphs are kept out of counts, dumps and clearing by
+`graph_prefix`; blank nodes cannot be written with INSERT DATA, so chunks holding them use INSERT ... WHERE {};
+its `nodeID://` blank-node labels are rewritten), `generic` (default-graph-uri lists the named graphs).
+"""
+
+from __future__ import annotations
+
+import re
+import urllib.error
+import urllib.request
+import uuid
+import warnings
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Mapping
+from typing import IO, Any
+
+import pyoxigraph as ox
+import requests
+from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
+from SPARQLWrapper import BASIC, DIGEST, POST, URLENCODED, SPARQLWrapper
+from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
+
+from .backend import Backend, QueryResult, StoreError
+from .namespaces import BASE
+
+DIALECTS = ("oxigraph", "virtuoso", "generic")
+DEFAULT_CHUNK = 5000
+EMPTY_GRAPH = "urn:cmokg:empty-default-graph"
+STAGING_PREFIX = "urn:cmokg:staging:"
+XML_RESULTS = "application/sparql-results+xml"
+
+# An IRIREF token (SPARQL grammar [139]); anything else starting with '<' is an operator.
+_IRIREF = re.compile(r'<[^<>"{}|^`\\\x00-\x20]*>')
+_STRING = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\'\'))*\'\'\'|"(?:[^"\\\n]|\\.)*"'
+                     r"|'(?:[^'\\\n]|\\.)*'", re.S)
+_KEYWORD_BEFORE = re.compile(r"([A-Za-z]+)\s*$")
+
+
+def _ascii_escape(text: str) -> str:
+    """Non-ASCII characters as SPARQL \\u / \\U escapes: safe whatever charset a server assumes."""
+    return "".join(c if ord(c) < 128 else (f"\\u{ord(c):04X}" if ord(c) < 0x10000 else f"\\U{ord(c):08X}")
+                   for c in text)
+
+
+def _groups(sparql: str) -> Iterator[tuple[int, int]]:
+    """(position, depth) of every '{' and '}' outside comments, strings and IRIs; depth after the brace."""
+    i, depth, n = 0, 0, len(sparql)
+    while i < n:
+        c = sparql[i]
+        if c == "#":
+            j = sparql.find("\n", i)
+            i = n if j < 0 else j + 1
+            continue
+        if c in "\"'":
+            m = _STRING.match(sparql, i)
+            if m:
+                i = m.end()
+                continue
+        if c == "<":
+            m = _IRIREF.match(sparql, i)
+            if m:
+                i = m.end()
+                continue
+        if c == "{":
+            depth += 1
+            yield i, depth
+        elif c == "}":
+            depth -= 1
+            yield i, depth
+        i += 1
+
+
+def inject_values(sparql: str, substitutions: Mapping[ox.Variable, object]) -> str:
+    """Bind variables as the embedded store's `substitutions` do, for an endpoint: a VALUES block at the top
+    of the query's outermost WHERE group, so FILTERs and the projection see the bound values."""
+    if not substitutions:
+        return sparql
+    names = " ".join(f"?{v.value}" for v in substitutions)
+    terms = " ".join(str(t) for t in substitutions.values())
+    block = f" VALUES ({names}) {{ ({terms}) }} "
+    braces = list(_groups(sparql))
+    opening = [pos for pos, depth in braces if depth == 1 and sparql[pos] == "{"]
+    if not opening:
+        raise SyntaxError("no WHERE group to bind parameters in")
+    target = opening[0]
+    keyword = _KEYWORD_BEFORE.search(sparql[:target])
+    if keyword and keyword.group(1).upper() == "CONSTRUCT" and len(opening) > 1:
+        target = opening[1]  # skip the template
+    return sparql[: target + 1] + block + sparql[target + 1:]
+
+
+def _nt_term(term: object) -> str:
+    return str(term)
+
+
+def _triple_line(s: object, p: object, o: object) -> str:
+    return f"{_nt_term(s)} {_nt_term(p)} {_nt_term(o)} ."
+
+
+def _has_bnode(q: ox.Quad | ox.Triple) -> bool:
+    return isinstance(q.subject, ox.BlankNode) or isinstance(q.object, ox.BlankNode)
+
+
+def detect_dialect(query_url: str, timeout: float = 10) -> str:
+    """Which server answers: from the `Server` header of an ASK request."""
+    try:
+        with urllib.request.urlopen(f"{query_url}?query=ASK%7B%7D", timeout=timeout) as response:
+            server = (response.headers.get("Server") or "").lower()
+    except (urllib.error.URLError, OSError) as exc:
+        raise StoreError(f"cannot reach the SPARQL endpoint {query_url}: {exc}") from None
+    if "oxigraph" in server:
+        return "oxigraph"
+    if "virtuoso" in server:
+        return "virtuoso"
+    return "generic"
+
+
+def default_update_url(query_url: str, dialect: str) -> str:
+    if dialect == "oxigraph" and query_url.endswith("/query"):
+        return query_url[: -len("query")] + "update"
+    if dialect == "virtuoso" and query_url.endswith("/sparql"):
+        return query_url + "-auth"
+    return query_url
+
+
+class RemoteStore(Backend):
+    """A SPARQL 1.1 endpoint as a cmokg store."""
+
+    def __init__(self, query_url: str, update_url: str | None = None, *, dialect: str | None = None,
+                 store_url: str | None = None, user: str | None = None, password: str | None = None,
+                 auth: str = "digest", graph_prefix: str | None = None, chunk: int = DEFAULT_CHUNK,
+                 timeout: float = 120) -> None:
+        self.query_url = query_url
+        self.dialect = dialect or detect_dialect(query_url)
+        if self.dialect not in DIALECTS:
+            raise StoreError(f"unknown dialect {self.dialect!r}: one of {', '.join(DIALECTS)}")
+        self.update_url = update_url or default_update_url(query_url, self.dialect)
+        if store_url is None and self.dialect == "oxigraph" and query_url.endswith("/query"):
+            store_url = query_url[: -len("query")] + "store"
+        self.store_url = store_url
+        self.graph_prefix = graph_prefix if graph_prefix is not None else (BASE if self.dialect == "virtuoso" else "")
+        self.chunk = chunk
+        self.timeout = timeout
+        self.user, self.password, self.auth_kind = user, password, auth
+        self._auth: AuthBase | None = None
+        if user is not None:
+            self._auth = HTTPDigestAuth(user, password or "") if auth == "digest" else HTTPBasicAuth(
+                user, password or "")
+        self._session = requests.Session()
+
+    def __repr__(self) -> str:
+        return f"RemoteStore({self.query_url!r}, dialect={self.dialect!r})"
+
+    # -- reading ------------------------------------------------------------------------------------
+    def _wrapper(self, sparql: str) -> SPARQLWrapper:
+        sw = SPARQLWrapper(self.query_url)
+        sw.setOnlyConneg(True)
+        sw.setMethod(POST)
+        sw.setRequestMethod(URLENCODED)
+        sw.setTimeout(int(self.timeout))
+        with warnings.catch_warnings():  # an unrecognised query form: the endpoint's 400 says why
+            warnings.simplefilter("ignore")
+            try:
+                sw.setQuery(sparql)
+            except AttributeError:
+                raise SyntaxError("not a SPARQL query") from None
+        if self.user is not None and self.auth_kind in ("basic", "digest"):
+            sw.setHTTPAuth(DIGEST if self.auth_kind == "digest" else BASIC)
+            sw.setCredentials(self.user, self.password or "")
+        return sw
+
+    def query(self, sparql: str, *, substitutions: dict[ox.Variable, object] | None = None, union: bool = True,
+              default_graph: list[str] | None = None, named_graphs: list[str] | None = None,
+              ) -> QueryResult:
+        if substitutions:
+            sparql = inject_values(sparql, substitutions)
+        if self.dialect == "virtuoso":
+            sparql = _ascii_escape(sparql)
+        sw = self._wrapper(sparql)
+        if default_graph is not None:
+            for g in default_graph or [EMPTY_GRAPH]:
+                sw.addParameter("default-graph-uri", g)
+        elif union and self.dialect == "oxigraph" and not named_graphs:
+            sw.addParameter("union-default-graph", "true")
+        elif union and self.dialect != "virtuoso":
+            for g in self.named_graphs():
+                sw.addParameter("default-graph-uri", g)
+        elif not union and self.dialect == "virtuoso":
+            sw.addParameter("default-graph-uri", EMPTY_GRAPH)
+        for g in named_graphs or []:
+            sw.addParameter("named-graph-uri", g)
+        kind = sw.queryType
+        graph_result = kind in ("CONSTRUCT", "DESCRIBE")
+        sw.addCustomHttpHeader("Accept", "application/n-triples" if graph_result else XML_RESULTS)
+        try:
+            response = sw.query().response
+            body: bytes = response.read()
+            content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
+        except QueryBadFormed as exc:
+            raise SyntaxError(str(exc)) from None
+        except (SPARQLWrapperException, urllib.error.URLError, OSError) as exc:
+            raise StoreError(f"{self.query_url}: {exc}") from None
+        if b"nodeID://" in body:
+            body = body.replace(b"<bnode>nodeID://", b"<bnode>").replace(b"_:nodeID://", b"_:")
+        if graph_result:
+            fmt = ox.RdfFormat.from_media_type(content_type) or ox.RdfFormat.N_TRIPLES
+            return _as_query_triples(ox.parse(body, fmt))
+        fmt_r = ox.QueryResultsFormat.from_media_type(content_type) or ox.QueryResultsFormat.XML
+        return ox.parse_query_results(body, fmt_r)
+
+    def _graph_filter(self, var: str = "?g") -> str:
+        if not self.graph_prefix:
+            return ""
+        return f'FILTER(STRSTARTS(STR({var}), "{self.graph_prefix}"))'
+
+    def _count(self, sparql: str, union: bool = True) -> int:
+        result = self.query(sparql, union=union)
+        assert isinstance(result, ox.QuerySolutions)
+        for row in result:
+            n = row[0]
+            return int(n.value) if isinstance(n, ox.Literal) else 0
+        return 0
+
+    def quad_count(self) -> int:
+        named = self._count(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH ?g {{ ?s ?p ?o }} {self._graph_filter()} }}")
+        if self.dialect == "oxigraph":
+            named += self._count("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", union=False)
+        return named
+
+    def quads(self) -> set[ox.Quad]:
+        return set(self._quads())
+
+    def _quads(self, graph: str | None = None) -> Iterator[ox.Quad]:
+        graphs = [graph] if graph is not None else self.named_graphs()
+        if graph is None and self.dialect == "oxigraph":
+            result = self.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", union=False)
+            assert isinstance(result, ox.QueryTriples)
+            for t in result:
+                yield ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph())
+        for g in graphs:
+            result = self.query(f"CONSTRUCT {{ ?s ?p ?o }} WHERE {{ GRAPH <{g}> {{ ?s ?p ?o }} }}")
+            assert isinstance(result, ox.QueryTriples)
+            name = ox.NamedNode(g)
+            for t in result:
+                yield ox.Quad(t.subject, t.predicate, t.object, name)
+
+    def named_graphs(self) -> list[str]:
+        result = self.query(f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} {self._graph_filter()} }}")
+        assert isinstance(result, ox.QuerySolutions)
+        return sorted(g.value for row in result if isinstance(g := row[0], ox.NamedNode)
+                      and not g.value.startswith(STAGING_PREFIX))
+
+    def has_graph(self, iri: str) -> bool:
+        result = self.query(f"ASK {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
+        return bool(result)
+
+    def graph_quad_count(self, graph_iri: str) -> int:
+        return self._count(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph_iri}> {{ ?s ?p ?o }} }}")
+
+    def dump(self, out: IO[bytes], fmt: ox.RdfFormat = ox.RdfFormat.N_QUADS, graph: str | None = None) -> None:
+        if graph is not None:
+            triples = [ox.Triple(q.subject, q.predicate, q.object) for q in self._quads(graph)]
+            out.write(ox.serialize(triples, format=fmt) or b"")
+            return
+        if self.store_url is not None and fmt == ox.RdfFormat.N_QUADS:
+            response = self._session.get(self.store_url, headers={"Accept": "application/n-quads"},
+                                         auth=self._auth, timeout=self.timeout, stream=True)
+            self._check(response, self.store_url)
+            for block in response.iter_content(1 << 20):
+                out.write(block)
+            return
+        out.write(ox.serialize(self._quads(), format=fmt) or b"")
+
+    # -- writing ------------------------------------------------------------------------------------
+    def _check(self, response: requests.Response, url: str) -> None:
+        if response.status_code == 400:
+            raise SyntaxError(f"{url}: {response.text[:500]}")
+        if response.status_code >= 300:
+            raise StoreError(f"{url}: HTTP {response.status_code}: {response.text[:500]}")
+
+    def update(self, sparql: str) -> None:
+        if self.dialect == "virtuoso":
+            sparql = _ascii_escape(sparql)
+        try:
+            response = self._session.post(
+                self.update_url, data=sparql.encode("utf-8"), auth=self._auth, timeout=self.timeout,
+                headers={"Content-Type": "application/sparql-update; charset=utf-8"})
+        except requests.RequestException as exc:
+            raise StoreError(f"{self.update_url}: {exc}") from None
+        self._check(response, self.update_url)
+
+    def _insert(self, graph_iri: str, lines: list[str], bnodes: bool) -> str:
+        body = "\n".join(lines)
+        if bnodes and self.dialect == "virtuoso":
+            return f"INSERT {{ GRAPH <{graph_iri}> {{\n{body}\n}} }} WHERE {{}}"
+        return f"INSERT DATA {{ GRAPH <{graph_iri}> {{\n{body}\n}} }}"
+
+    def _chunks(self, triples: Iterable[ox.Triple | ox.Quad]) -> Iterator[tuple[list[str], bool]]:
+        """N-Triples lines in chunks; every triple holding a blank node goes into the first chunk, since a
+        blank-node label only names the same node within one request."""
+        with_bnodes: list[str] = []
+        plain: list[str] = []
+        for t in triples:
+            (with_bnodes if _has_bnode(t) else plain).append(_triple_line(t.subject, t.predicate, t.object))
+        first = with_bnodes + plain[: max(0, self.chunk - len(with_bnodes))]
+        yield first, bool(with_bnodes)
+        for i in range(len(first) - len(with_bnodes), len(plain), self.chunk):
+            yield plain[i: i + self.chunk], False
+
+    def replace_graph(self, graph_iri: str, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_TRIPLES) -> None:
+        chunks = list(self._chunks(ox.parse(data, fmt)))
+        if len(chunks) == 1:
+            lines, bnodes = chunks[0]
+            ops = [f"DROP SILENT GRAPH <{graph_iri}>"]
+            if lines:
+                ops.append(self._insert(graph_iri, lines, bnodes))
+            self.update(" ;\n".join(ops))
+            return
+        staging = STAGING_PREFIX + uuid.uuid4().hex
+        try:
+            for lines, bnodes in chunks:
+                self.update(self._insert(staging, lines, bnodes))
+            self.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph_iri}>")
+        except BaseException:
+            self.update(f"DROP SILENT GRAPH <{staging}>")
+            raise
+
+    def add_quads(self, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_QUADS) -> None:
+        by_graph: dict[str, list[ox.Quad]] = defaultdict(list)
+        default: list[ox.Quad] = []
+        for q in ox.parse(data, fmt):
+            if isinstance(q.graph_name, ox.NamedNode):
+                by_graph[q.graph_name.value].append(q)
+            else:
+                default.append(q)
+        if self.store_url is not None:
+            self._post_nquads(default + [q for qs in by_graph.values() for q in qs])
+            return
+        for g, quads in by_graph.items():
+            for lines, bnodes in self._chunks(quads):
+                if lines:
+                    self.update(self._insert(g, lines, bnodes))
+        if default:
+            raise StoreError(f"{len(default)} quad(s) in the default graph: a {self.dialect} store takes named "
+                             "graphs only")
+
+    def _post_nquads(self, quads: list[ox.Quad]) -> None:
+        """Graph Store Protocol: N-Quads POSTed to the store endpoint, blank nodes all in the first request."""
+        with_bnodes = [q for q in quads if _has_bnode(q)]
+        plain = [q for q in quads if not _has_bnode(q)]
+        head = max(0, self.chunk - len(with_bnodes))
+        requests_ = [with_bnodes + plain[:head]] + [plain[i: i + self.chunk] for i in range(head, len(plain),
+                                                                                             self.chunk)]
+        for part in requests_:
+            if not part:
+                continue
+            body = ox.serialize(part, format=ox.RdfFormat.N_QUADS) or b""
+            try:
+                response = self._session.post(self.store_url or "", data=body, auth=self._auth,
+                                              timeout=self.timeout, headers={"Content-Type": "application/n-quads"})
+            except requests.RequestException as exc:
+                raise StoreError(f"{self.store_url}: {exc}") from None
+            self._check(response, self.store_url or "")
+
+    def drop_graph(self, graph_iri: str) -> None:
+        self.update(f"DROP SILENT GRAPH <{graph_iri}>")
+
+    def clear(self) -> None:
+        if self.dialect == "virtuoso" or self.graph_prefix:
+            for g in self.named_graphs():
+                self.drop_graph(g)
+        else:
+            self.update("DROP ALL")
+
+    def close(self) -> None:
+        self._session.close()
+
+
+def _as_query_triples(triples: Iterable[Any]) -> ox.QueryTriples:
+    """pyoxigraph has no public QueryTriples constructor: evaluate a CONSTRUCT over a scratch store."""
+    scratch = ox.Store()
+    scratch.extend(ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
+    result = scratch.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }")
+    assert isinstance(result, ox.QueryTriples)
+    return result
+
+
+def store_from_config(config: Mapping[str, Any]) -> RemoteStore | None:
+    """The web app's remote store: `CMOKG_ENDPOINT` (query URL) with optional `CMOKG_UPDATE_ENDPOINT`,
+    `CMOKG_DIALECT`, `CMOKG_ENDPOINT_USER`, `CMOKG_ENDPOINT_PASSWORD`; None when no endpoint is configured."""
+    endpoint = config.get("CMOKG_ENDPOINT")
+    if not endpoint:
+        return None
+    return RemoteStore(endpoint, config.get("CMOKG_UPDATE_ENDPOINT"), dialect=config.get("CMOKG_DIALECT"),
+                       user=config.get("CMOKG_ENDPOINT_USER"), password=config.get("CMOKG_ENDPOINT_PASSWORD"))
