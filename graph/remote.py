@@ -159,6 +159,8 @@ class RemoteStore(Backend):
             self._auth = HTTPDigestAuth(user, password or "") if auth == "digest" else HTTPBasicAuth(
                 user, password or "")
         self._session = requests.Session()
+        self.path = None  # no local files: the web app runs queries in the request thread, not a worker pool
+        self.ox = OxigraphFacade(self)
 
     def __repr__(self) -> str:
         return f"RemoteStore({self.query_url!r}, dialect={self.dialect!r})"
@@ -386,6 +388,49 @@ class RemoteStore(Backend):
 
     def close(self) -> None:
         self._session.close()
+
+
+class OxigraphFacade:
+    """The subset of `pyoxigraph.Store` that callers reach through `store.ox` (the web app's query path),
+    answered by the remote store, so code written against the embedded store runs on an endpoint."""
+
+    def __init__(self, remote: RemoteStore) -> None:
+        self._remote = remote
+
+    def query(self, query: str, *, use_default_graph_as_union: bool = False, default_graph: Any = None,
+              named_graphs: Any = None, substitutions: dict[ox.Variable, object] | None = None,
+              base_iri: str | None = None, **_: Any) -> QueryResult:
+        if base_iri and "BASE" not in query[:200].upper():
+            query = f"BASE <{base_iri}>\n{query}"
+        def names(nodes: Any) -> list[str] | None:
+            if nodes is None:
+                return None
+            return [n.value for n in ([nodes] if isinstance(nodes, ox.NamedNode) else nodes)]
+        return self._remote.query(query, substitutions=substitutions, union=use_default_graph_as_union,
+                                  default_graph=names(default_graph), named_graphs=names(named_graphs))
+
+    def update(self, update: str, **_: Any) -> None:
+        self._remote.update(update)
+
+    def named_graphs(self) -> Iterator[ox.NamedNode]:
+        return iter([ox.NamedNode(g) for g in self._remote.named_graphs()])
+
+    def contains_named_graph(self, graph: ox.NamedNode) -> bool:
+        return self._remote.has_graph(graph.value)
+
+    def quads_for_pattern(self, subject: Any, predicate: Any, object: Any, graph_name: Any = None,
+                          ) -> Iterator[ox.Quad]:
+        graph = graph_name.value if isinstance(graph_name, ox.NamedNode) else None
+        for q in self._remote._quads(graph):
+            if ((subject is None or q.subject == subject) and (predicate is None or q.predicate == predicate)
+                    and (object is None or q.object == object)):
+                yield q
+
+    def __len__(self) -> int:
+        return self._remote.quad_count()
+
+    def flush(self) -> None:
+        return None
 
 
 def _as_query_triples(triples: Iterable[Any]) -> ox.QueryTriples:

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import io
 import json
+import subprocess
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import ClassVar
@@ -251,3 +253,46 @@ def test_inject_values_skips_comments_strings_iris_and_templates() -> None:
     assert inject_values(q, subs).endswith('WHERE { VALUES (?k) { ("x") }  ?s ?p "{" }')
     c = "CONSTRUCT { ?s ?p ?k } WHERE { ?s ?p ?o }"
     assert inject_values(c, subs) == 'CONSTRUCT { ?s ?p ?k } WHERE { VALUES (?k) { ("x") }  ?s ?p ?o }'
+
+
+def _cmokg(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([str(Path(sys.executable).parent / "cmokg"), *args], capture_output=True, text=True,
+                          timeout=120, check=False)
+
+
+def test_push_backup_restore_commands(oxigraph_server: OxigraphServer, seed_store_path: Path,
+                                      seed_evidence_store: EvidenceStore, tmp_path: Path) -> None:
+    """`cmokg push` publishes and verifies; `backup` from the endpoint and `restore` into a new embedded store
+    give back the same quad set."""
+    remote = RemoteStore(oxigraph_server.query_url)
+    remote.clear()
+    pushed = _cmokg("push", "--endpoint", oxigraph_server.query_url, "--store", str(seed_store_path),
+                    "--chunk", "100")
+    assert pushed.returncode == 0, pushed.stderr
+    assert canonical(remote.quads()) == canonical(seed_evidence_store.quads())
+    backed = _cmokg("backup", str(tmp_path / "bk"), "--endpoint", oxigraph_server.query_url)
+    assert backed.returncode == 0, backed.stderr
+    restored = _cmokg("restore", str(tmp_path / "bk"), "--store", str(tmp_path / "restored"))
+    assert restored.returncode == 0, restored.stderr
+    assert canonical(EvidenceStore(tmp_path / "restored", read_only=True).quads()) == canonical(
+        seed_evidence_store.quads())
+    again = _cmokg("backup", str(tmp_path / "bk"), "--store", str(seed_store_path))
+    assert again.returncode == 2 and "exists" in again.stderr
+    remote.clear()
+
+
+def test_web_app_on_a_remote_store(oxigraph_server: OxigraphServer, seed_nquads: bytes) -> None:
+    """The web app's SPARQL endpoint answers from the remote store (CMOKG_STORE_OBJECT = a RemoteStore)."""
+    from webapp import create_app
+
+    remote = RemoteStore(oxigraph_server.query_url)
+    remote.clear()
+    remote.add_quads(seed_nquads)
+    app = create_app({"CMOKG_STORE_OBJECT": remote, "CMOKG_QUERY_WORKERS": 0, "TESTING": True})
+    response = app.test_client().get("/sparql", query_string={
+        "query": "SELECT (COUNT(*) AS ?n) WHERE { ?c a <https://w3id.org/cmokg/ontology#CMOConfiguration> }"},
+        headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 200, response.data
+    got = rows(ox.parse_query_results(response.data, ox.QueryResultsFormat.JSON))
+    assert got == [(ox.Literal(49),)]
+    remote.clear()

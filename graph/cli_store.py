@@ -1,0 +1,148 @@
+"""Store commands: `push` (publish the graph to a SPARQL endpoint), `backup`, `restore`, and `--endpoint` for
+`serve` (the web app on a remote store).
+
+Every command that talks to an endpoint takes --endpoint (the SPARQL query URL), --update-endpoint,
+--dialect, --user and --password (or $CMOKG_ENDPOINT_PASSWORD); the server kind is detected when --dialect
+is not given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import pyoxigraph as ox
+
+from .backend import Backend, StoreError
+from .remote import DEFAULT_CHUNK, DIALECTS, RemoteStore
+
+Command = Callable[[str, str], argparse.ArgumentParser]
+
+
+def _endpoint_options(p: argparse.ArgumentParser, required: bool) -> None:
+    p.add_argument("--endpoint", metavar="URL", required=required,
+                   help="SPARQL query endpoint (e.g. http://127.0.0.1:7878/query, http://host:8890/sparql)")
+    p.add_argument("--update-endpoint", metavar="URL",
+                   help="SPARQL update endpoint (default: /update beside an Oxigraph /query, /sparql-auth for "
+                        "Virtuoso)")
+    p.add_argument("--dialect", choices=DIALECTS, help="server kind (default: detected from the Server header)")
+    p.add_argument("--user", help="user for HTTP digest authentication (Virtuoso: dba)")
+    p.add_argument("--password", help="password (default: $CMOKG_ENDPOINT_PASSWORD)")
+    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="triples per write request")
+
+
+def open_remote(args: argparse.Namespace) -> RemoteStore:
+    password = args.password if args.password is not None else os.environ.get("CMOKG_ENDPOINT_PASSWORD")
+    return RemoteStore(args.endpoint, args.update_endpoint, dialect=args.dialect, user=args.user,
+                       password=password, chunk=args.chunk)
+
+
+def _local(args: argparse.Namespace, *, read_only: bool, must_exist: bool = True) -> Backend:
+    from .cli import _open
+
+    return _open(args, read_only=read_only, must_exist=must_exist)
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    """Each named graph of the local store replaces its namesake on the endpoint (one batch at a time, each
+    switched in one step), then the endpoint's triple count per graph is checked against the local one."""
+    from .cli import OK, REFUSED, err, out
+
+    local = _local(args, read_only=True)
+    remote = open_remote(args)
+    graphs = local.named_graphs()
+    mismatches = []
+    total = 0
+    for i, graph in enumerate(graphs, 1):
+        buf = io.BytesIO()
+        local.dump(buf, ox.RdfFormat.N_TRIPLES, graph)
+        remote.replace_graph(graph, buf.getvalue())
+        expected, got = local.graph_quad_count(graph), remote.graph_quad_count(graph)
+        total += got
+        if expected != got:
+            mismatches.append((graph, expected, got))
+        if err.is_terminal:
+            err.print(f"pushed {i}/{len(graphs)} {graph}: {got} triples", markup=False)
+    for graph, expected, got in mismatches:
+        err.print(f"count mismatch in {graph}: {expected} local, {got} on the endpoint", markup=False)
+    if mismatches:
+        return REFUSED
+    out.print(f"pushed {len(graphs)} graph(s), {total} triples to {args.endpoint}; counts verified", markup=False)
+    return OK
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from .cli import OK, out
+
+    store = open_remote(args) if args.endpoint else _local(args, read_only=True)
+    manifest = store.backup(Path(args.directory))
+    out.print(f"backed up {manifest['quads']} quads in {manifest['graphs']} graph(s) to {args.directory}",
+              markup=False)
+    return OK
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from .cli import OK, out
+
+    store = open_remote(args) if args.endpoint else _local(args, read_only=False, must_exist=False)
+    count = store.restore(Path(args.directory))
+    out.print(f"restored {count} quads from {args.directory}", markup=False)
+    return OK
+
+
+def serve_remote(args: argparse.Namespace) -> None:
+    """The web app with gunicorn on a remote store: queries run in the request threads, the endpoint does
+    the work, so several app processes may serve one store."""
+    from webapp import create_app
+    from webapp.serve import _Gunicorn
+
+    app = create_app({"CMOKG_STORE_OBJECT": open_remote(args), "CMOKG_QUERY_WORKERS": 0})
+    _Gunicorn(app, {"bind": f"{args.host}:{args.port}", "workers": 1, "worker_class": "gthread",
+                    "threads": args.threads, "timeout": 60, "accesslog": "-"}).run()
+
+
+def _extend_serve(command: Command) -> None:
+    """Give the existing `serve` subcommand an --endpoint option: with it, serve the remote store."""
+    sub: Any = None
+    for cell in getattr(command, "__closure__", None) or ():
+        if isinstance(cell.cell_contents, argparse._SubParsersAction):
+            sub = cell.cell_contents
+    if sub is None or "serve" not in sub.choices:
+        return
+    serve = sub.choices["serve"]
+    _endpoint_options(serve, required=False)
+    local_serve = serve.get_default("func")
+
+    def cmd_serve(args: argparse.Namespace) -> int:
+        if not args.endpoint:
+            code: int = local_serve(args)
+            return code
+        serve_remote(args)
+        return 0
+
+    serve.set_defaults(func=cmd_serve)
+
+
+def register(command: Command) -> None:
+    p = command("push", "publish the graph to a SPARQL 1.1 endpoint batch by batch and verify the counts")
+    _endpoint_options(p, required=True)
+    p.set_defaults(func=cmd_push)
+
+    p = command("backup", "write every quad (N-Quads) and a manifest with counts and a checksum into a new folder")
+    p.add_argument("directory", metavar="DIR")
+    _endpoint_options(p, required=False)
+    p.set_defaults(func=cmd_backup)
+
+    p = command("restore", "replace the store's content with a backup made by `cmokg backup` (checksum verified)")
+    p.add_argument("directory", metavar="DIR")
+    _endpoint_options(p, required=False)
+    p.set_defaults(func=cmd_restore)
+
+    _extend_serve(command)
+
+
+__all__ = ["StoreError", "open_remote", "register"]
