@@ -23,7 +23,7 @@ from .report import Report, csv_safe
 from .store import DEFAULT_STORE, EvidenceStore, StoreError
 
 OK, REFUSED, BAD_INPUT = 0, 1, 2
-COMMAND_MODULES: list[str] = ["graph.cli_review"]  # e.g. "graph.cli_review": each defines register(command)
+COMMAND_MODULES: list[str] = ["graph.cli_review", "graph.cli_store"]  # each defines register(command)
 # Piped output (tests, scripts) gets wide lines instead of an 80-column wrap.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
