@@ -1,0 +1,284 @@
+"""Nothing is lost under faults: killed imports, readers during an import, backup and restore, a load test.
+
+Bounded in time and loopback only. The store's promise under test: a batch lands whole or not at all, the
+store opens cleanly after a SIGKILL, and readers see the graph before or after a batch, never a part of it.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import threading
+import time
+import urllib.parse
+import urllib.request
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+from servers import OxigraphServer, free_port, require
+
+from graph.backend import Backend
+from graph.namespaces import BATCH_PREFIX
+from graph.remote import RemoteStore
+from graph.store import EvidenceStore
+
+ROOT = Path(__file__).resolve().parent.parent
+BATCH = BATCH_PREFIX + "fault-test"
+BIG = 20_000  # triples in the batch that is killed mid-write and read during its import
+
+
+def batch_nt(n: int, tag: str) -> bytes:
+    return "".join(f'<{BATCH_PREFIX}fault/s{i}> <https://w3id.org/cmokg/ontology#label> "{tag} {i}" .\n'
+                   for i in range(n)).encode()
+
+
+def graph_count(store: Backend, graph: str) -> int:
+    return store.graph_quad_count(graph)
+
+
+# -- SIGKILL during an import ------------------------------------------------------------------------------
+
+CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from graph.store import EvidenceStore
+    store = EvidenceStore(Path(sys.argv[1]))
+    data = Path(sys.argv[2]).read_bytes()
+    print("ready", flush=True)
+    store.replace_graph(sys.argv[3], data)
+    store.flush()
+    print("done", flush=True)
+""")
+
+
+def test_sigkill_during_import_leaves_batch_whole_or_absent(seed_store_path: Path, tmp_path: Path) -> None:
+    """20 trials: a process writing a batch (new, or replacing an older version) is killed with SIGKILL at a
+    random point; the store then opens cleanly and holds the old batch or the new one, entirely."""
+    rng = random.Random(6)
+    new = tmp_path / "new.nt"
+    new.write_bytes(batch_nt(BIG, "new"))
+    base = tmp_path / "base"
+    shutil.copytree(seed_store_path, base)
+    seed_quads = EvidenceStore(base, read_only=True).quad_count()
+    # how long a complete write takes here, to spread the kills over it
+    timing = tmp_path / "timing"
+    shutil.copytree(base, timing)
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", CHILD, str(timing), str(new), BATCH], check=True, cwd=ROOT, timeout=120,
+                   capture_output=True)
+    full = time.monotonic() - start
+    outcomes = {"absent": 0, "old": 0, "new": 0}
+    for trial in range(20):
+        store_dir = tmp_path / f"t{trial}"
+        shutil.copytree(base, store_dir)
+        replacing = trial % 2 == 1
+        if replacing:  # an older version of the batch is in place: the kill hits a replacement
+            s = EvidenceStore(store_dir)
+            s.replace_graph(BATCH, batch_nt(BIG // 2, "old"))
+            s.flush()
+            del s
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(store_dir), str(new), BATCH], cwd=ROOT,
+                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0, full * 0.6))  # 'ready' comes after start-up: the write takes the rest
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+        store = EvidenceStore(store_dir)  # opens cleanly (not read-only: it must recover the log)
+        n = graph_count(store, BATCH)
+        if n == BIG:
+            outcomes["new"] += 1
+            assert {str(q.object.value).split()[0] for q in store.ox.quads_for_pattern(
+                None, None, None, ox.NamedNode(BATCH))} == {"new"}  # type: ignore[union-attr]
+        elif replacing:
+            assert n == BIG // 2, f"trial {trial}: {n} triples of the batch survived a kill mid-replacement"
+            outcomes["old"] += 1
+        else:
+            assert n == 0, f"trial {trial}: {n} of {BIG} triples survived a kill mid-import"
+            outcomes["absent"] += 1
+        assert store.quad_count() == seed_quads + n
+        del store
+        shutil.rmtree(store_dir)
+    assert sum(outcomes.values()) == 20
+
+
+# -- readers during an import ------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def oxigraph_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[OxigraphServer]:
+    require("oxigraph")
+    with OxigraphServer(tmp_path_factory.mktemp("oxigraph-faults") / "db") as server:
+        yield server
+
+
+def _readers_during(store: Backend, write: Callable[[], None], allowed: set[int], readers: int = 8) -> set[int]:
+    seen: set[int] = set()
+    errors: list[BaseException] = []
+    stop = threading.Event()
+
+    def read() -> None:
+        while not stop.is_set():
+            try:
+                seen.add(graph_count(store, BATCH))
+            except BaseException as exc:
+                errors.append(exc)
+                return
+
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for t in threads:
+        t.start()
+    time.sleep(0.2)
+    try:
+        write()
+        time.sleep(0.2)
+    finally:
+        stop.set()
+        for t in threads:
+            t.join(timeout=60)
+    assert not errors, errors[:3]
+    assert seen <= allowed, f"readers saw part of a batch: {sorted(seen - allowed)}"
+    return seen
+
+
+def test_readers_see_before_or_after_embedded(tmp_path: Path) -> None:
+    store = EvidenceStore(tmp_path / "store")
+    store.replace_graph(BATCH, batch_nt(BIG // 2, "old"))
+    data = batch_nt(BIG, "new")
+    seen = _readers_during(store, lambda: store.replace_graph(BATCH, data), {BIG // 2, BIG})
+    assert BIG in seen and graph_count(store, BATCH) == BIG
+
+
+def test_readers_see_before_or_after_oxigraph_server(oxigraph_server: OxigraphServer) -> None:
+    """On a remote store a graph larger than a chunk is staged and moved into place in one request."""
+    store = RemoteStore(oxigraph_server.query_url, chunk=10_000)
+    store.clear()
+    store.replace_graph(BATCH, batch_nt(BIG // 4, "old"))
+    data = batch_nt(BIG, "new")
+    seen = _readers_during(store, lambda: store.replace_graph(BATCH, data), {BIG // 4, BIG})
+    assert BIG in seen and graph_count(store, BATCH) == BIG
+    assert store.named_graphs() == [BATCH]  # no staging graph left behind
+    store.clear()
+
+
+# -- backup and restore --------------------------------------------------------------------------------
+
+
+def test_backup_restore_cli_round_trip(seed_store_path: Path, seed_evidence_store: EvidenceStore,
+                                       tmp_path: Path) -> None:
+    cmokg = str(Path(sys.executable).parent / "cmokg")
+    subprocess.run([cmokg, "backup", str(tmp_path / "bk"), "--store", str(seed_store_path)], check=True,
+                   timeout=120, capture_output=True)
+    target = tmp_path / "restored"
+    s = EvidenceStore(target)
+    s.replace_graph(BATCH, batch_nt(10, "stale"))  # restore replaces whatever was there
+    del s
+    subprocess.run([cmokg, "restore", str(tmp_path / "bk"), "--store", str(target)], check=True, timeout=120,
+                   capture_output=True)
+    restored = ox.Dataset(EvidenceStore(target, read_only=True).quads())
+    original = ox.Dataset(seed_evidence_store.quads())
+    for ds in (restored, original):  # blank nodes are relabelled on the way: compare canonical forms
+        ds.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
+    assert set(restored) == set(original)
+
+
+# -- a bounded load test against the WSGI server ---------------------------------------------------------------
+
+
+def _tree_rss_kib(pid: int) -> int:
+    """Resident memory of a process and all its descendants (gunicorn master, worker, query workers)."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            ppid = int(stat.rsplit(")", 1)[1].split()[1])
+            children.setdefault(ppid, []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith("VmRSS:"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
+
+
+LOAD_REQUESTS = int(os.environ.get("CMOKG_LOAD_REQUESTS", "10000"))
+
+
+@pytest.mark.slow
+def test_load_wsgi_server(seed_store_path: Path, tmp_path: Path) -> None:
+    """10,000 catalog-style queries over 8 keep-alive connections against `cmokg serve`: zero errors, and
+    the server's memory after the run is back near its level after warm-up."""
+    import http.client
+
+    store = tmp_path / "store"
+    shutil.copytree(seed_store_path, store)
+    port = free_port()
+    cmokg = str(Path(sys.executable).parent / "cmokg")
+    log = (tmp_path / "serve.log").open("wb")
+    server = subprocess.Popen([cmokg, "serve", "--store", str(store), "--port", str(port)], stdout=log,
+                              stderr=subprocess.STDOUT, env={**os.environ, "CMOKG_READ_ONLY": "1"})
+    log.close()
+    queries = [
+        "SELECT (COUNT(*) AS ?n) WHERE { ?c a <https://w3id.org/cmokg/ontology#CMOConfiguration> }",
+        "SELECT ?s ?l WHERE { ?s <http://www.w3.org/2000/01/rdf-schema#label> ?l } LIMIT 50",
+        "ASK { ?s ?p ?o }",
+    ]
+    paths = [f"/sparql?query={urllib.parse.quote(q)}" for q in queries]
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}{paths[0]}", timeout=5) as r:
+                    assert r.status == 200
+                break
+            except OSError:
+                if time.monotonic() > deadline or server.poll() is not None:
+                    raise
+                time.sleep(0.2)
+
+        def client(n: int, seed: int) -> list[int]:
+            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+            bad = []
+            rng = random.Random(seed)
+            for _ in range(n):
+                conn.request("GET", rng.choice(paths), headers={"Accept": "application/sparql-results+json"})
+                response = conn.getresponse()
+                response.read()
+                if response.status != 200:
+                    bad.append(response.status)
+            conn.close()
+            return bad
+
+        client(200, 0)  # warm-up
+        baseline = _tree_rss_kib(server.pid)
+        with ThreadPoolExecutor(8) as pool:
+            results = list(pool.map(client, [LOAD_REQUESTS // 8] * 8, range(8)))
+        errors = [s for r in results for s in r]
+        assert errors == [], f"{len(errors)} errors: {errors[:10]}"
+        time.sleep(1)
+        after = _tree_rss_kib(server.pid)
+        assert after <= baseline * 1.25 + 20 * 1024, f"server memory grew from {baseline} KiB to {after} KiB"
+    finally:
+        server.send_signal(signal.SIGTERM)
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+
