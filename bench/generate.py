@@ -22,8 +22,11 @@ EVIDENCE = ["evidence_id", "cmoc_id", "source_id", "quote", "page", "section", "
             "relevance", "rigour"]
 SETTINGS = ["general practice", "link workers", "community sector"]
 RESOURCES = ["leadership", "stable funding", "trustful interactions", "buy-in"]
-WORDS = ("patients link workers trust referral community groups loneliness wellbeing confidence funding "
-         "volunteers continuity training supervision caseload outcomes engagement belonging isolation").split()
+WORDS = [
+    "patients", "link", "workers", "trust", "referral", "community", "groups", "loneliness", "wellbeing",
+    "confidence", "funding", "volunteers", "continuity", "training", "supervision", "caseload", "outcomes",
+    "engagement", "belonging", "isolation",
+]
 STUDIES_PER_REVIEW = 4
 
 

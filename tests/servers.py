@@ -238,3 +238,26 @@ def require(name: str) -> None:
         if os.environ.get("CI", "").lower() == "true":
             pytest.fail(missing_reason(name) + " (CI=true: a missing server fails the run)")
         pytest.skip(missing_reason(name))
+
+
+def _tree_rss(pid: int, field: str = "VmRSS") -> int:
+    """KiB of `field` (VmRSS now, VmHWM peak) summed over a process and its descendants."""
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                stat = Path(f"/proc/{entry}/stat").read_text()
+            except OSError:
+                continue
+            children.setdefault(int(stat.rsplit(")", 1)[1].split()[1]), []).append(int(entry))
+    total, todo = 0, [pid]
+    while todo:
+        p = todo.pop()
+        todo.extend(children.get(p, []))
+        try:
+            for line in Path(f"/proc/{p}/status").read_text().splitlines():
+                if line.startswith(field + ":"):
+                    total += int(line.split()[1])
+        except OSError:
+            pass
+    return total
