@@ -1,34 +1,73 @@
-"""The cmokg web app: a SPARQL endpoint over the evidence graph and pages for people.
+"""The cmokg web app: a SPARQL endpoint over the evidence graph, linked-data pages and documents for people.
 
 `create_app(config)` opens the store once per app; blueprints per concern keep routes thin: they parse HTTP,
-call the `graph` package and negotiate the format.
+call the `graph` package and negotiate the format. Every configuration key is listed in CONFIG with what it
+is for; each can also be set by an environment variable of the same name (how `cmokg serve` is configured).
 """
 
 from __future__ import annotations
 
 import importlib
 import os
+import threading
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from flask import Flask
 
+from graph.namespaces import BASE
 from graph.store import DEFAULT_STORE, EvidenceStore
 
 # one blueprint per concern; each module defines `bp`
-BLUEPRINTS: list[str] = ["pages", "sparql"]
+BLUEPRINTS: list[str] = ["pages", "sparql", "linkeddata", "docs"]
 
-DEFAULTS: dict[str, Any] = {
-    "CMOKG_STORE": None,  # path of the embedded store; default $CMOKG_STORE or var/store
-    "CMOKG_READ_ONLY": False,  # the server holds the store (RocksDB lock); CLI writes wait for it to stop
-    "MAX_CONTENT_LENGTH": 1024 * 1024,  # request bodies (queries) up to 1 MiB
+# key -> (default, what it is for)
+CONFIG: dict[str, tuple[Any, str]] = {
+    "CMOKG_STORE": (None, "path of the embedded store; default $CMOKG_STORE or var/store"),
+    "CMOKG_STORE_OBJECT": (None, "an already opened EvidenceStore to serve instead (tests, embedding)"),
+    "CMOKG_READ_ONLY": (False, "open the store read-only: no SPARQL Update, and CLI writes are not locked out "
+                               "(the default holds the RocksDB lock so CLI writes wait for the server to stop)"),
+    "MAX_CONTENT_LENGTH": (1024 * 1024, "largest request body in bytes (queries, updates, forms); "
+                                        "larger ones get 413 with a message"),
+    "CMOKG_QUERY_TIMEOUT": (30.0, "seconds a query may run (including waiting for a free query worker); "
+                                  "past it the query is stopped and answered 503"),
+    "CMOKG_QUERY_WORKERS": (None, "query worker processes; default min(4, max(2, CPUs)); 0 runs queries in the "
+                                  "request thread without a timeout (tests, in-memory stores)"),
+    "CMOKG_MAX_ROWS": (100_000, "largest result (rows of a SELECT, triples of a CONSTRUCT/DESCRIBE); a larger "
+                                "one is refused with 400 and a message; 0 for no limit"),
+    "CMOKG_UPDATE_TOKEN": (None, "bearer token that enables SPARQL Update (POST with `Authorization: Bearer "
+                                 "TOKEN`); unset: updates are refused with 403"),
+    "CMOKG_SERVICE_ALLOWLIST": ((), "endpoint IRIs a query may call with SERVICE (and an update may LOAD from); "
+                                    "anything else is refused with 400. Comma-separated in the environment"),
+    "CMOKG_BASE_IRI": (BASE, "the IRI base of the data; IRIs under BASE + 'id/' dereference at /id/..."),
+    "CMOKG_PUBLIC_URL": (None, "the server's public URL (behind a proxy) for the service description and "
+                               "links; default: taken from each request"),
+    "CMOKG_CORS_ORIGIN": ("*", "Access-Control-Allow-Origin sent on every response (no credentials: "
+                               "the app sets no cookies)"),
 }
+DEFAULTS: dict[str, Any] = {key: default for key, (default, _) in CONFIG.items()}
+
+
+def _from_env(key: str, default: Any) -> Any:
+    raw = os.environ[key]
+    if isinstance(default, bool):
+        return raw.strip().lower() in ("1", "true", "yes", "on")
+    if isinstance(default, int):
+        return int(raw)
+    if isinstance(default, float):
+        return float(raw)
+    if isinstance(default, tuple):
+        return tuple(x.strip() for x in raw.split(",") if x.strip())
+    return raw
 
 
 def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app = Flask(__name__)
     app.config.update(DEFAULTS)
+    for key, default in DEFAULTS.items():
+        if key in os.environ and key not in ("CMOKG_STORE_OBJECT",):
+            app.config[key] = _from_env(key, default)
     if config:
         app.config.update(config)
     store = app.config.get("CMOKG_STORE_OBJECT")
@@ -36,6 +75,9 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
         path = Path(app.config["CMOKG_STORE"] or os.environ.get("CMOKG_STORE") or DEFAULT_STORE)
         store = EvidenceStore(path, read_only=bool(app.config["CMOKG_READ_ONLY"]))
     app.extensions["cmokg_store"] = store
+    app.extensions["cmokg_pool"] = None
+    app.extensions["cmokg_pool_lock"] = threading.Lock()
+    app.extensions["cmokg_write_lock"] = threading.Lock()
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(f"{__name__}.{module}").bp)
@@ -47,3 +89,21 @@ def get_store() -> EvidenceStore:
 
     store: EvidenceStore = current_app.extensions["cmokg_store"]
     return store
+
+
+def get_pool() -> Any:
+    """The app's QueryPool, started on first use (in the process that serves: after gunicorn forks), or None
+    when queries run in the request thread (CMOKG_QUERY_WORKERS=0 or a store without a path)."""
+    from flask import current_app
+
+    from .executor import QueryPool, worker_count
+
+    ext = current_app.extensions
+    size = worker_count(current_app.config["CMOKG_QUERY_WORKERS"])
+    store: EvidenceStore = ext["cmokg_store"]
+    if size <= 0 or store.path is None:
+        return None
+    with ext["cmokg_pool_lock"]:
+        if ext["cmokg_pool"] is None:
+            ext["cmokg_pool"] = QueryPool(store.ox, store.path, size)
+        return ext["cmokg_pool"]

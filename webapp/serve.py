@@ -1,7 +1,13 @@
 """Serving the app with gunicorn (a production WSGI server) on a local store.
 
-One process with several threads: the embedded RocksDB store is opened by one process; pyoxigraph releases
-the GIL while it queries, so threads run queries in parallel.
+Processes: one gunicorn worker (gthread, `threads` request threads) holds the store for writing — RocksDB
+allows one writer process, and holding its lock keeps CLI writes from running under the server — and a pool
+of query worker processes (CMOKG_QUERY_WORKERS, webapp.executor) runs the queries on read-only snapshots,
+so that a query past its timeout can be killed without harming anything else. Requests are thus served
+concurrently by threads, and queries run in parallel in several processes.
+
+The app is created in the gunicorn worker after it forks (not in the arbiter): RocksDB's background threads
+and the query workers' pipes do not survive a fork.
 """
 
 from __future__ import annotations
@@ -14,8 +20,8 @@ from gunicorn.app.base import BaseApplication
 
 
 class _Gunicorn(BaseApplication):
-    def __init__(self, app: Flask, options: dict[str, Any]) -> None:
-        self.application = app
+    def __init__(self, config: dict[str, Any], options: dict[str, Any]) -> None:
+        self.config = config
         self.options = options
         super().__init__()
 
@@ -24,18 +30,41 @@ class _Gunicorn(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Flask:
-        return self.application
+        from . import create_app
+
+        app = create_app(self.config)
+        with app.app_context():  # start the query workers now rather than on the first query
+            from . import get_pool
+
+            get_pool()
+        return app
 
 
-def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 8) -> None:
-    from . import create_app
+def _check_store(store: Path, read_only: bool) -> None:
+    """Fail in the foreground, with the store's own message, if the store cannot be opened."""
+    from graph.store import EvidenceStore
 
-    app = create_app({"CMOKG_STORE": str(store)})
-    _Gunicorn(app, {
+    probe = EvidenceStore(store, read_only=read_only)
+    del probe
+
+
+def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
+          config: dict[str, Any] | None = None) -> None:
+    """Run gunicorn until stopped. `config` adds app configuration (see webapp.CONFIG; the environment
+    variables of the same names also apply)."""
+    import os
+
+    app_config: dict[str, Any] = {"CMOKG_STORE": str(store), **(config or {})}
+    read_only = bool(app_config.get("CMOKG_READ_ONLY") or os.environ.get("CMOKG_READ_ONLY", "").lower()
+                     in ("1", "true", "yes", "on"))
+    _check_store(Path(store), read_only)
+    _Gunicorn(app_config, {
         "bind": f"{host}:{port}",
         "workers": 1,
         "worker_class": "gthread",
         "threads": threads,
-        "timeout": 60,
+        "timeout": 120,
+        "graceful_timeout": 5,
         "accesslog": "-",
+        "preload_app": False,
     }).run()

@@ -1,53 +1,330 @@
-"""SPARQL 1.1 Protocol endpoint at /sparql: query by GET, POST form and POST application/sparql-query."""
+"""SPARQL 1.1 Protocol at /sparql (query, update, service description) and Graph Store Protocol reads at /store.
+
+Request handling follows the Protocol spec (§2.1 query, §2.2 update): GET with `query`; POST as a form
+(`query` or `update`) or directly (`application/sparql-query`, `application/sparql-update`, UTF-8 only);
+`default-graph-uri` / `named-graph-uri` and `using-graph-uri` / `using-named-graph-uri`. Without a dataset the
+default graph is the union of all graphs (every batch), unless the query names its own with FROM.
+Queries run in the query worker pool (webapp.executor: timeout, row limit); updates run here, in the one
+process that holds the store for writing, in one transaction, then the workers get a fresh snapshot.
+"""
 
 from __future__ import annotations
 
-import pyoxigraph as ox
-from flask import Blueprint, Response, request
+import hmac
+from collections.abc import Iterable
+from typing import Any
 
-from . import get_store
-from .conneg import RDF_TYPES, RESULT_TYPES, choose
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, render_template, request
+from werkzeug.datastructures import MultiDict
+from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+
+from . import get_pool, get_store
+from .conneg import FORMAT_IRIS, RDF_TYPES, RESULT_TYPES, choose, prefers_html
+from .executor import Job, Outcome, run_job, syntax_message
+from .sparqltext import add_using, has_dataset_clause, has_using_or_with, remote_targets
+from .streaming import stream_writer
 
 bp = Blueprint("sparql", __name__)
 
+QUERY_TYPE = "application/sparql-query"
+UPDATE_TYPE = "application/sparql-update"
+FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+FORMAT_PARAMS = ("format", "output", "results")
 
-def _error(status: int, message: str) -> Response:
-    return Response(message + "\n", status=status, mimetype="text/plain")
+
+def error(status: int, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain", headers=headers)
 
 
-def _query_text() -> str | None:
+def _outcome(o: Outcome) -> Response:
+    r = Response(o.body, status=o.status, mimetype=o.mimetype, headers=o.headers)
+    r.vary.add("Accept")
+    return r
+
+
+# -- app-wide: CORS, no cookies, plain-text errors ------------------------------------------------------
+
+
+@bp.after_app_request
+def _cors(response: Response) -> Response:
+    response.headers["Access-Control-Allow-Origin"] = current_app.config["CMOKG_CORS_ORIGIN"]
+    response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, OPTIONS"
+    response.headers["Access-Control-Allow-Headers"] = "Accept, Content-Type, Authorization"
+    response.headers["Access-Control-Expose-Headers"] = "Link, Content-Type, Content-Disposition"
+    response.headers.pop("Set-Cookie", None)
+    return response
+
+
+@bp.app_errorhandler(405)
+def _method_not_allowed(exc: MethodNotAllowed) -> Response:
+    allowed = ", ".join(exc.valid_methods or [])
+    return error(405, f"method {request.method} not allowed here; use {allowed}", {"Allow": allowed})
+
+
+@bp.app_errorhandler(413)
+def _too_large(exc: RequestEntityTooLarge) -> Response:
+    limit = current_app.config["MAX_CONTENT_LENGTH"]
+    return error(413, f"the request body is larger than {limit} bytes, the limit of this server "
+                      "(MAX_CONTENT_LENGTH)")
+
+
+# -- request parsing ------------------------------------------------------------------------------------
+
+
+class ProtocolError(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+def _check_charset() -> None:
+    charset = request.mimetype_params.get("charset")
+    if charset and charset.lower().replace("-", "") != "utf8":
+        raise ProtocolError(415, f"charset {charset} not supported: send the request body as UTF-8")
+
+
+def _body_text() -> str:
+    try:
+        return request.get_data(cache=True).decode("utf-8")
+    except UnicodeDecodeError:
+        raise ProtocolError(400, "the request body is not valid UTF-8") from None
+
+
+def _one(params: MultiDict[str, str], name: str) -> str | None:
+    values = params.getlist(name)
+    if len(values) > 1:
+        raise ProtocolError(400, f"more than one '{name}' parameter: send one {name} per request")
+    return values[0] if values else None
+
+
+def _parse() -> tuple[str, str | None, MultiDict[str, str]]:
+    """(kind, text, parameters): kind is query, update or none (GET without a query)."""
     if request.method == "GET":
-        return request.args.get("query")
+        params = request.args
+        if "update" in params:
+            raise ProtocolError(400, "SPARQL Update must be sent by POST (form or application/sparql-update)")
+        query = _one(params, "query")
+        return ("query", query, params) if query is not None else ("none", None, params)
     mimetype = request.mimetype
-    if mimetype == "application/sparql-query":
-        return request.get_data(as_text=True)
-    if mimetype in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        return request.form.get("query")
+    if mimetype in FORM_TYPES:
+        _check_charset()
+        form = request.form
+        params = MultiDict(list(request.args.items(multi=True)) + list(form.items(multi=True)))
+        query, update = _one(form, "query"), _one(form, "update")
+        if query is not None and update is not None:
+            raise ProtocolError(400, "a form may carry 'query' or 'update', not both")
+        if update is not None:
+            return "update", update, params
+        if query is not None:
+            return "query", query, params
+        raise ProtocolError(400, "the form has no 'query' or 'update' field")
+    if mimetype in (QUERY_TYPE, UPDATE_TYPE):
+        _check_charset()
+        if "query" in request.args or "update" in request.args:
+            raise ProtocolError(400, f"with {mimetype} the request body is the {mimetype.split('-')[-1]}; "
+                                     "do not also pass it as a URL parameter")
+        return ("query" if mimetype == QUERY_TYPE else "update"), _body_text(), request.args
+    shown = mimetype or "none"
+    raise ProtocolError(415, f"unsupported media type {shown!r}: POST application/sparql-query, "
+                             "application/sparql-update, or a form (application/x-www-form-urlencoded) with a "
+                             "'query' or 'update' field")
+
+
+def _format_param(params: MultiDict[str, str]) -> str | None:
+    for name in FORMAT_PARAMS:
+        if params.get(name):
+            return params.get(name)
     return None
 
 
+def _check_remote(text: str) -> None:
+    allowed = set(current_app.config["CMOKG_SERVICE_ALLOWLIST"] or ())
+    for keyword, target in remote_targets(text, request.base_url):
+        if target is None or target not in allowed:
+            shown = f"<{target}>" if target else "a non-constant IRI"
+            raise ProtocolError(400, f"{keyword} {shown} refused: this endpoint only calls endpoints on its "
+                                     "allow-list (CMOKG_SERVICE_ALLOWLIST)")
+
+
+def public_url(path: str) -> str:
+    base = current_app.config["CMOKG_PUBLIC_URL"]
+    root = base.rstrip("/") + "/" if base else request.url_root
+    return root + path.lstrip("/")
+
+
+# -- the endpoint ---------------------------------------------------------------------------------------
+
+
 @bp.route("/sparql", methods=["GET", "POST"])
+@bp.route("/sparql/", methods=["GET", "POST"])
 def sparql() -> Response:
-    if request.method == "POST" and request.mimetype not in (
-        "application/sparql-query", "application/x-www-form-urlencoded", "multipart/form-data"
-    ):
-        return _error(415, f"unsupported media type {request.mimetype!r}: send application/sparql-query or a "
-                           "form with a 'query' field")
-    query = _query_text()
-    if not query:
-        return _error(400, "no query: pass the SPARQL query as the 'query' parameter")
     try:
-        result = get_store().query(query)
-    except SyntaxError as exc:
-        return _error(400, f"SPARQL syntax error: {exc}")
-    if isinstance(result, ox.QueryTriples):
-        chosen = choose(request.headers.get("Accept"), RDF_TYPES, request.args.get("format"))
-        if chosen is None:
-            return _error(406, "no acceptable RDF format; try text/turtle or application/n-triples")
-        mime, fmt = chosen
-        return Response(result.serialize(format=fmt), mimetype=mime)
-    chosen_results = choose(request.headers.get("Accept"), RESULT_TYPES, request.args.get("format"))
-    if chosen_results is None:
-        return _error(406, "no acceptable results format; try application/sparql-results+json")
-    mime, rfmt = chosen_results
-    return Response(result.serialize(format=rfmt), mimetype=mime)
+        kind, text, params = _parse()
+        if kind == "none":
+            if "graph" in params or "default" in params:
+                return graph_store()
+            return service_description()
+        assert text is not None
+        _check_remote(text)
+        if kind == "update":
+            return _update(text, params)
+        return _query(text, params)
+    except ProtocolError as exc:
+        return error(exc.status, str(exc))
+
+
+def _query(text: str, params: MultiDict[str, str]) -> Response:
+    default = params.getlist("default-graph-uri")
+    named = params.getlist("named-graph-uri")
+    dataset_given = bool(default or named)
+    job = Job(
+        sparql=text,
+        accept=request.headers.get("Accept"),
+        format_param=_format_param(params),
+        base_iri=request.base_url,
+        default_graph=default if dataset_given else None,
+        named_graphs=named if dataset_given else None,
+        union=not has_dataset_clause(text),
+        max_rows=int(current_app.config["CMOKG_MAX_ROWS"]),
+    )
+    pool = get_pool()
+    if pool is None:
+        return _outcome(run_job(get_store().ox, job))
+    return _outcome(pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"])))
+
+
+def _update(text: str, params: MultiDict[str, str]) -> Response:
+    token = current_app.config["CMOKG_UPDATE_TOKEN"]
+    if not token:
+        return error(403, "SPARQL Update is disabled on this server (set CMOKG_UPDATE_TOKEN to enable it)")
+    auth = request.headers.get("Authorization", "")
+    scheme, _, given = auth.partition(" ")
+    if scheme.lower() != "bearer" or not given:
+        return error(401, "SPARQL Update needs 'Authorization: Bearer TOKEN'",
+                     {"WWW-Authenticate": 'Bearer realm="cmokg"'})
+    if not hmac.compare_digest(given.strip().encode(), str(token).encode()):
+        return error(403, "the bearer token is not the one this server accepts for updates",
+                     {"WWW-Authenticate": 'Bearer realm="cmokg", error="invalid_token"'})
+    if current_app.config["CMOKG_READ_ONLY"]:
+        return error(403, "the store is open read-only (CMOKG_READ_ONLY): updates are not possible")
+    using, using_named = params.getlist("using-graph-uri"), params.getlist("using-named-graph-uri")
+    if using or using_named:
+        if has_using_or_with(text):
+            return error(400, "using-graph-uri / using-named-graph-uri conflict with USING or WITH in the "
+                              "update: give the dataset one way")
+        text = add_using(text, using, using_named)
+    store = get_store()
+    with current_app.extensions["cmokg_write_lock"]:
+        try:
+            store.ox.update(text, base_iri=request.base_url)
+        except SyntaxError as exc:
+            return error(400, syntax_message(exc))
+        except OSError as exc:
+            return error(500, f"the update failed and was rolled back: {exc}")
+        store.flush()
+        pool = get_pool()
+        if pool is not None:
+            pool.refresh()
+    return Response(status=204)
+
+
+# -- service description --------------------------------------------------------------------------------
+
+SD = "http://www.w3.org/ns/sparql-service-description#"
+
+
+def _sd_triples() -> Iterable[ox.Triple]:
+    n, lit = ox.NamedNode, ox.Literal
+    rdf_type = n("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+    endpoint = n(public_url("sparql"))
+    service = ox.BlankNode("service")
+    dataset, default_graph = ox.BlankNode("dataset"), ox.BlankNode("defaultGraph")
+    yield ox.Triple(service, rdf_type, n(SD + "Service"))
+    yield ox.Triple(service, n(SD + "endpoint"), endpoint)
+    yield ox.Triple(service, n(SD + "supportedLanguage"), n(SD + "SPARQL11Query"))
+    if current_app.config["CMOKG_UPDATE_TOKEN"] and not current_app.config["CMOKG_READ_ONLY"]:
+        yield ox.Triple(service, n(SD + "supportedLanguage"), n(SD + "SPARQL11Update"))
+    for feature in ("UnionDefaultGraph", "BasicFederatedQuery"):
+        if feature == "BasicFederatedQuery" and not current_app.config["CMOKG_SERVICE_ALLOWLIST"]:
+            continue
+        yield ox.Triple(service, n(SD + "feature"), n(SD + feature))
+    for iri in dict.fromkeys(FORMAT_IRIS.values()):
+        yield ox.Triple(service, n(SD + "resultFormat"), n(iri))
+    yield ox.Triple(service, n(SD + "defaultDataset"), dataset)
+    yield ox.Triple(dataset, rdf_type, n(SD + "Dataset"))
+    yield ox.Triple(dataset, n("http://rdfs.org/ns/void#sparqlEndpoint"), endpoint)
+    yield ox.Triple(dataset, n(SD + "defaultGraph"), default_graph)
+    yield ox.Triple(default_graph, rdf_type, n(SD + "Graph"))
+    yield ox.Triple(default_graph, n("http://www.w3.org/2000/01/rdf-schema#comment"),
+                    lit("the union of all named graphs: the ontology, the vocabularies and every import batch"))
+    for i, g in enumerate(get_store().named_graphs()):
+        ng = ox.BlankNode(f"ng{i}")
+        yield ox.Triple(dataset, n(SD + "namedGraph"), ng)
+        yield ox.Triple(ng, rdf_type, n(SD + "NamedGraph"))
+        yield ox.Triple(ng, n(SD + "name"), n(g))
+    yield ox.Triple(service, n("http://purl.org/dc/terms/title"), lit("cmokg SPARQL endpoint"))
+
+
+def service_description() -> Response:
+    accept = request.headers.get("Accept")
+    if prefers_html(accept, RDF_TYPES) and not _format_param(request.args):
+        return Response(render_template("sparql.html", endpoint=public_url("sparql"),
+                                        update=bool(current_app.config["CMOKG_UPDATE_TOKEN"])))
+    chosen = choose(accept, RDF_TYPES, _format_param(request.args))
+    if chosen is None:
+        return error(406, "the service description is RDF: accept one of " + ", ".join(RDF_TYPES))
+    mime, fmt = chosen
+    triples = list(_sd_triples())
+    body = serialize_triples(triples, fmt, {"sd": SD})
+    r = Response(body, mimetype=mime)
+    r.vary.add("Accept")
+    return r
+
+
+def serialize_triples(triples: Iterable[ox.Triple], fmt: ox.RdfFormat, prefixes: dict[str, str] | None = None,
+                      ) -> bytes:
+    items: Iterable[Any] = triples
+    if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
+        items = (ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
+    kwargs: dict[str, Any] = {"format": fmt}
+    if prefixes and fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML):
+        kwargs["prefixes"] = prefixes
+    return ox.serialize(items, **kwargs) or b""
+
+
+# -- Graph Store Protocol: reads ------------------------------------------------------------------------
+
+
+@bp.route("/store", methods=["GET"])
+def graph_store() -> Response:
+    """`GET ?graph=IRI` (one named graph, e.g. one import batch) or `GET ?default` (the default graph: the
+    union of all graphs, as on /sparql), as RDF by Accept."""
+    params = request.args
+    graph = params.get("graph")
+    if graph is None and "default" not in params:
+        return error(400, "name the graph: ?graph=IRI, or ?default for the default graph")
+    chosen = choose(request.headers.get("Accept"), RDF_TYPES, _format_param(params))
+    if chosen is None:
+        return error(406, "a graph is RDF: accept one of " + ", ".join(RDF_TYPES))
+    mime, fmt = chosen
+    store = get_store()
+    if graph is not None:
+        if not store.has_graph(graph):
+            return error(404, f"no graph <{graph}> in this store")
+        g = ox.NamedNode(graph)
+        quads = store.ox.quads_for_pattern(None, None, None, g)
+    else:
+        quads = store.ox.quads_for_pattern(None, None, None, None)
+
+    def write(out: Any) -> None:
+        triples = (ox.Triple(q.subject, q.predicate, q.object) for q in quads)
+        if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
+            ox.serialize((ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples), out,
+                         format=fmt)
+        else:
+            ox.serialize(triples, out, format=fmt)
+
+    r = Response(stream_writer(write), mimetype=mime)
+    r.vary.add("Accept")
+    return r

@@ -1,0 +1,4 @@
+"""stub"""
+from flask import Blueprint
+
+bp = Blueprint("linkeddata", __name__)
