@@ -96,13 +96,23 @@ def cmd_restore(args: argparse.Namespace) -> int:
 
 def serve_remote(args: argparse.Namespace) -> None:
     """The web app with gunicorn on a remote store: queries run in the request threads, the endpoint does
-    the work, so several app processes may serve one store."""
-    from webapp import create_app
-    from webapp.serve import _Gunicorn
+    the work, so several app processes may serve one store. The app is made in the worker (after the fork)."""
+    from gunicorn.app.base import BaseApplication
 
-    app = create_app({"CMOKG_STORE_OBJECT": open_remote(args), "CMOKG_QUERY_WORKERS": 0})
-    _Gunicorn(app, {"bind": f"{args.host}:{args.port}", "workers": 1, "worker_class": "gthread",
-                    "threads": args.threads, "timeout": 60, "accesslog": "-"}).run()
+    open_remote(args).close()  # fail in the foreground if the endpoint does not answer
+
+    class RemoteApp(BaseApplication):
+        def load_config(self) -> None:
+            for key, value in {"bind": f"{args.host}:{args.port}", "workers": 1, "worker_class": "gthread",
+                               "threads": args.threads, "timeout": 120, "accesslog": "-"}.items():
+                self.cfg.set(key, value)
+
+        def load(self) -> Any:
+            from webapp import create_app
+
+            return create_app({"CMOKG_STORE_OBJECT": open_remote(args), "CMOKG_QUERY_WORKERS": 0})
+
+    RemoteApp().run()
 
 
 def _extend_serve(command: Command) -> None:
