@@ -41,11 +41,23 @@ class _Gunicorn(BaseApplication):
 
 
 def _check_store(store: Path, read_only: bool) -> None:
-    """Fail in the foreground, with the store's own message, if the store cannot be opened."""
-    from graph.store import EvidenceStore
+    """Fail in the foreground, with the store's own message, if the store cannot be opened.
 
-    probe = EvidenceStore(store, read_only=read_only)
-    del probe
+    The probe runs in a child process: RocksDB must not be opened in the gunicorn arbiter, whose forked
+    worker would inherit RocksDB's process-wide state without its background threads (a flush then waits
+    forever)."""
+    import subprocess
+    import sys
+
+    from graph.store import StoreError
+
+    probe = ("import sys; from graph.store import EvidenceStore, StoreError\n"
+             "try: EvidenceStore(sys.argv[1], read_only=sys.argv[2] == '1')\n"
+             "except StoreError as exc: sys.exit(str(exc))")
+    done = subprocess.run([sys.executable, "-c", probe, str(store), "1" if read_only else "0"],
+                          capture_output=True, text=True, timeout=60)
+    if done.returncode != 0:
+        raise StoreError(done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "cannot open the store")
 
 
 def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, threads: int = 8,
@@ -67,4 +79,5 @@ def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, threads: int =
         "graceful_timeout": 5,
         "accesslog": "-",
         "preload_app": False,
+        "control_socket_disable": True,  # gunicorn's control socket is one per user: servers would clash
     }).run()
