@@ -1,4 +1,333 @@
-"""stub"""
-from flask import Blueprint
+"""Linked data: every IRI under the base's `id/` dereferences at /id/... (HTML for people, RDF for machines).
+
+`/id/cmoc/x` answers by Accept: HTML for browsers (a page per kind of thing: CMOC, document, concept, batch,
+anything else as a property table), Turtle / JSON-LD / N-Triples / RDF/XML for machines; `/id/cmoc/x.ttl`
+(`.jsonld`, `.nt`, `.rdf`, `.html`) picks the format by suffix. Every answer carries a `Link` header to its
+alternates; an IRI the graph does not mention is 404.
+
+The RDF description of a resource is its outgoing triples, those of the parts minted under its own IRI
+(a CMOC's context, mechanism, resource, reasoning and outcome; an evidence fragment's target and quote),
+and the triples that point at it — enough for a crawler to follow every link both ways.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyoxigraph as ox
+from flask import Blueprint, Response, current_app, render_template, request
+
+from graph.namespaces import PREFIXES, sparql_prologue
+
+from . import get_store
+from .conneg import HTML, RDF_TYPES, SUFFIXES, choose, prefers_html
+from .sparql import error, serialize_triples
 
 bp = Blueprint("linkeddata", __name__)
+
+LD_TYPES = {m: f for m, f in RDF_TYPES.items() if m in (
+    "text/turtle", "application/ld+json", "application/n-triples", "application/rdf+xml")}
+ALTERNATES = {".ttl": "text/turtle", ".jsonld": "application/ld+json", ".nt": "application/n-triples",
+              ".rdf": "application/rdf+xml", ".html": HTML}
+CMO = PREFIXES["cmo"]
+SKOS = PREFIXES["skos"]
+
+
+def id_base() -> str:
+    return str(current_app.config["CMOKG_BASE_IRI"]) + "id/"
+
+
+def local_path(iri: str) -> str | None:
+    """The app's path for an IRI under the id base, else None."""
+    base = id_base()
+    return "/id/" + iri[len(base):] if iri.startswith(base) else None
+
+
+def curie(iri: str) -> str:
+    for prefix, ns in PREFIXES.items():
+        if iri.startswith(ns) and prefix != "id":
+            return f"{prefix}:{iri[len(ns):]}"
+    return iri
+
+
+@bp.app_template_filter("href")
+def _href(iri: str) -> str:
+    return local_path(iri) or iri
+
+
+@bp.app_template_filter("curie")
+def _curie(iri: str) -> str:
+    return curie(iri)
+
+
+# -- reading the graph ----------------------------------------------------------------------------------
+
+
+def _value(term: Any) -> dict[str, str] | None:
+    if term is None:
+        return None
+    if isinstance(term, ox.NamedNode):
+        return {"iri": term.value, "value": term.value}
+    if isinstance(term, ox.Literal):
+        return {"value": term.value, "lang": term.language or "", "datatype": term.datatype.value}
+    return {"value": str(term), "bnode": "1"}
+
+
+_UNSAFE = re.compile(r'[\x00-\x20<>"{}|^`\\]')
+
+
+def rows(sparql: str, this: str) -> list[dict[str, Any]]:
+    """Solutions of a SELECT over the union graph with ?this bound to the resource; values as dicts."""
+    if _UNSAFE.search(this):
+        raise ValueError(f"not an IRI: {this!r}")
+    result = get_store().ox.query(sparql_prologue() + sparql.replace("?this", f"<{this}>"),
+                                  use_default_graph_as_union=True)
+    assert isinstance(result, ox.QuerySolutions)
+    names = [v.value for v in result.variables]
+    return [{n: _value(s[n]) for n in names} for s in result]
+
+
+def _v(row: dict[str, Any] | None, key: str) -> str:
+    if not row or row.get(key) is None:
+        return ""
+    return str(row[key]["value"])
+
+
+def describe(iri: str) -> list[ox.Triple]:
+    """Outgoing triples of `iri` and of its parts (IRIs under `iri/`), and the triples pointing at it."""
+    store = get_store().ox
+    seen: set[ox.Triple] = set()
+    out: list[ox.Triple] = []
+
+    def add(t: ox.Triple) -> None:
+        if t not in seen:
+            seen.add(t)
+            out.append(t)
+
+    todo, done = [iri], set()
+    while todo:
+        s = todo.pop()
+        done.add(s)
+        for q in store.quads_for_pattern(ox.NamedNode(s), None, None, None):
+            add(ox.Triple(q.subject, q.predicate, q.object))
+            o = q.object
+            if isinstance(o, ox.NamedNode) and o.value.startswith(iri + "/") and o.value not in done:
+                todo.append(o.value)
+    for q in store.quads_for_pattern(None, None, ox.NamedNode(iri), None):
+        add(ox.Triple(q.subject, q.predicate, q.object))
+    return out
+
+
+def types_of(iri: str) -> set[str]:
+    return {_v(r, "t") for r in rows("SELECT DISTINCT ?t WHERE { ?this a ?t }", iri)}
+
+
+def label_of(iri: str) -> str:
+    r = rows("""SELECT ?l WHERE {
+        { ?this cmo:authorLabel ?l } UNION { ?this skos:prefLabel ?l } UNION { ?this dcterms:title ?l }
+        UNION { ?this rdfs:label ?l } UNION { ?this dcterms:identifier ?l } } LIMIT 1""", iri)
+    return _v(r[0], "l") if r else iri.rsplit("/", 1)[-1]
+
+
+# -- pages ----------------------------------------------------------------------------------------------
+
+SOURCE_FIELDS = """
+    OPTIONAL { ?src a ?stype . FILTER(?stype IN (cmo:Review, cmo:Study, cmo:GreyLiterature)) }
+    OPTIONAL { ?src dcterms:title ?title } OPTIONAL { ?src cmo:authorList ?authors }
+    OPTIONAL { ?src fabio:hasPublicationYear ?year } OPTIONAL { ?src prism:publicationName ?venue }
+    OPTIONAL { ?src prism:doi ?doi } OPTIONAL { ?src fabio:hasPubMedId ?pmid } OPTIONAL { ?src fabio:hasURL ?url }
+    OPTIONAL { ?src dcterms:identifier ?key }"""
+
+
+def _source(row: dict[str, Any]) -> dict[str, str]:
+    keys = ("src", "stype", "title", "authors", "year", "venue", "doi", "pmid", "url", "key")
+    return {k: _v(row, k) for k in keys}
+
+
+def _sources(query: str, iri: str) -> list[dict[str, str]]:
+    found: dict[str, dict[str, str]] = {}
+    for r in rows(query, iri):
+        s = _source(r)
+        found.setdefault(s["src"], s)
+    return sorted(found.values(), key=lambda s: (s["authors"], s["year"]))
+
+
+def cmoc_page(iri: str) -> dict[str, Any]:
+    main = rows("""SELECT * WHERE {
+        OPTIONAL { ?this dcterms:identifier ?key } OPTIONAL { ?this cmo:authorLabel ?label }
+        OPTIONAL { ?this cmo:statement ?statement }
+        OPTIONAL { ?this cmo:hasContext/cmo:description ?context }
+        OPTIONAL { ?this cmo:hasMechanism/cmo:hasResource/cmo:description ?resource }
+        OPTIONAL { ?this cmo:hasMechanism/cmo:hasReasoning/cmo:description ?reasoning }
+        OPTIONAL { ?this cmo:hasOutcome/cmo:description ?outcome }
+        OPTIONAL { ?this cmo:statedIn ?source }
+        OPTIONAL { ?this cmo:refines ?theory OPTIONAL { ?theory rdfs:label ?theoryLabel } }
+        OPTIONAL { ?this cmo:extractedBy ?agent OPTIONAL { ?agent rdfs:label ?agentLabel } }
+        OPTIONAL { ?this dcterms:created ?created }
+    } LIMIT 1""", iri)[0]
+    page: dict[str, Any] = {k: _v(main, k) for k in main}
+    page["settings"] = rows("""SELECT ?c ?l WHERE { ?this cmo:inSetting ?c OPTIONAL { ?c skos:prefLabel ?l } }
+                               ORDER BY ?l""", iri)
+    page["resources"] = rows("""SELECT ?c ?l ?dim ?dimLabel WHERE { ?this cmo:drawsOn ?c
+        OPTIONAL { ?c skos:prefLabel ?l } OPTIONAL { ?c skos:broader ?dim OPTIONAL { ?dim skos:prefLabel ?dimLabel } }
+        } ORDER BY ?dimLabel ?l""", iri)
+    page["leads_to"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?o) AS ?outcome) WHERE { ?this cmo:leadsTo ?c
+        OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:hasOutcome/cmo:description ?o }
+        } GROUP BY ?c ORDER BY ?c""", iri)
+    page["led_from"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?o) AS ?outcome) WHERE { ?c cmo:leadsTo ?this
+        OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:hasOutcome/cmo:description ?o }
+        } GROUP BY ?c ORDER BY ?c""", iri)
+    page["evidence"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT * WHERE {
+        { ?e cmo:supports ?this BIND("supports" AS ?relation) } UNION { ?e cmo:refutes ?this BIND("refutes" AS ?relation) }
+        OPTIONAL { ?e dcterms:identifier ?key }
+        OPTIONAL { ?e oa:hasTarget/oa:hasSelector/oa:exact ?quote }
+        OPTIONAL { ?e oa:hasTarget/oa:hasSource ?src }
+        OPTIONAL { ?e cmo:page ?page } OPTIONAL { ?e cmo:section ?section }
+        OPTIONAL { ?e cmo:interpretiveLevel ?level OPTIONAL { ?level skos:prefLabel ?levelLabel } }
+        OPTIONAL { ?e cmo:relevance ?relevance OPTIONAL { ?relevance skos:prefLabel ?relevanceLabel } }
+        OPTIONAL { ?e cmo:rigour ?rigour OPTIONAL { ?rigour skos:prefLabel ?rigourLabel } }
+    } ORDER BY ?key""", iri)]
+    page["sources"] = _sources("""SELECT * WHERE {
+        { ?this cmo:statedIn ?src } UNION { ?e cmo:supports|cmo:refutes ?this . ?e oa:hasTarget/oa:hasSource ?src }
+        """ + SOURCE_FIELDS + "}", iri)
+    page["reviews"] = _sources("""SELECT * WHERE {
+        { ?this cmo:statedIn ?src . ?src a cmo:Review }
+        UNION { ?this cmo:statedIn ?doc . ?src a cmo:Review ; cito:cites ?doc }
+        """ + SOURCE_FIELDS + "}", iri)
+    page["batches"] = rows("""SELECT DISTINCT ?g ?l WHERE { GRAPH ?g { ?this a cmo:CMOConfiguration }
+                              OPTIONAL { ?g rdfs:label ?l } }""", iri)
+    return page
+
+
+def source_page(iri: str) -> dict[str, Any]:
+    page: dict[str, Any] = {"source": _sources("SELECT * WHERE { BIND(?this AS ?src) " + SOURCE_FIELDS + "}", iri)[0]}
+    page["creators"] = rows("""SELECT ?p ?l WHERE { ?this dcterms:creator ?p OPTIONAL { ?p rdfs:label ?l } }
+                               ORDER BY ?l""", iri)
+    page["cmocs"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement) WHERE {
+        ?c cmo:statedIn ?this OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:statement ?st }
+        } GROUP BY ?c ORDER BY ?c""", iri)
+    page["evidence"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT ?e ?quote ?page ?relation ?c WHERE {
+        ?e oa:hasTarget/oa:hasSource ?this ; oa:hasTarget/oa:hasSelector/oa:exact ?quote .
+        OPTIONAL { ?e cmo:page ?page }
+        { ?e cmo:supports ?c BIND("supports" AS ?relation) } UNION { ?e cmo:refutes ?c BIND("refutes" AS ?relation) }
+        } ORDER BY ?e""", iri)]
+    page["cites"] = _sources("SELECT * WHERE { ?this cito:cites ?src " + SOURCE_FIELDS + "}", iri)
+    page["cited_by"] = _sources("SELECT * WHERE { ?src cito:cites ?this " + SOURCE_FIELDS + "}", iri)
+    page["theories"] = rows("SELECT ?t ?l WHERE { ?t cmo:theoryOf ?this OPTIONAL { ?t rdfs:label ?l } }", iri)
+    return page
+
+
+def concept_page(iri: str) -> dict[str, Any]:
+    main = rows("""SELECT * WHERE { OPTIONAL { ?this skos:prefLabel ?label } OPTIONAL { ?this skos:definition ?definition }
+        OPTIONAL { ?this skos:scopeNote ?note } OPTIONAL { ?this skos:inScheme ?scheme OPTIONAL { ?scheme skos:prefLabel|rdfs:label|dcterms:title ?schemeLabel } }
+        } LIMIT 1""", iri)[0]
+    page: dict[str, Any] = {k: _v(main, k) for k in main}
+    page["alt"] = [_v(r, "l") for r in rows("SELECT ?l WHERE { ?this skos:altLabel ?l } ORDER BY ?l", iri)]
+    page["broader"] = rows("SELECT ?c ?l WHERE { ?this skos:broader ?c OPTIONAL { ?c skos:prefLabel ?l } }", iri)
+    page["narrower"] = rows("""SELECT ?c ?l WHERE { { ?this skos:narrower ?c } UNION { ?c skos:broader ?this }
+                               OPTIONAL { ?c skos:prefLabel ?l } } ORDER BY ?l""", iri)
+    page["cmocs"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement) (SAMPLE(?how) AS ?via) WHERE {
+        { ?c cmo:drawsOn ?this BIND("draws on" AS ?how) } UNION { ?c cmo:inSetting ?this BIND("in setting" AS ?how) }
+        OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:statement ?st }
+        } GROUP BY ?c ORDER BY ?c""", iri)
+    page["evidence"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT ?e ?quote ?c WHERE {
+        ?e cmo:interpretiveLevel|cmo:relevance|cmo:rigour ?this ; cmo:supports|cmo:refutes ?c .
+        OPTIONAL { ?e oa:hasTarget/oa:hasSelector/oa:exact ?quote } } ORDER BY ?e LIMIT 200""", iri)]
+    return page
+
+
+def batch_page(iri: str) -> dict[str, Any]:
+    main = rows("""SELECT * WHERE { GRAPH ?this { ?this a cmo:ImportBatch
+        OPTIONAL { ?this rdfs:label ?label } OPTIONAL { ?this cmo:sourceFileName ?file }
+        OPTIONAL { ?this cmo:sha256 ?sha } OPTIONAL { ?this prov:generatedAtTime ?time }
+        OPTIONAL { ?this cmo:tripleCount ?triples } OPTIONAL { ?this cmo:shapesVersion ?shapes }
+        OPTIONAL { ?this cmo:softwareVersion ?software }
+        OPTIONAL { ?this prov:wasAttributedTo ?agent OPTIONAL { ?agent rdfs:label ?agentLabel } } } } LIMIT 1""", iri)
+    page: dict[str, Any] = {k: _v(main[0], k) for k in main[0]} if main else {}
+    page["cmocs"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) WHERE { GRAPH ?this { ?c a cmo:CMOConfiguration
+        OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } } } GROUP BY ?c ORDER BY ?c""", iri)
+    page["sources"] = _sources("SELECT * WHERE { GRAPH ?this { ?src a cmo:Document } " + SOURCE_FIELDS + "}", iri)
+    return page
+
+
+def generic_page(iri: str) -> dict[str, Any]:
+    return {
+        "out": rows("""SELECT ?p ?o (SAMPLE(?l) AS ?label) WHERE { ?this ?p ?o
+            OPTIONAL { ?o skos:prefLabel|rdfs:label|dcterms:title ?l } } GROUP BY ?p ?o ORDER BY ?p ?o""", iri),
+        "incoming": rows("""SELECT ?s ?p (SAMPLE(?l) AS ?label) WHERE { ?s ?p ?this
+            OPTIONAL { ?s cmo:authorLabel|skos:prefLabel|rdfs:label|dcterms:title|dcterms:identifier ?l } }
+            GROUP BY ?s ?p ORDER BY ?p ?s LIMIT 500""", iri),
+    }
+
+
+def html_page(iri: str) -> str:
+    types = types_of(iri)
+    common = {"iri": iri, "label": label_of(iri), "types": sorted(types), "alternates": _alternates(iri)}
+    if CMO + "CMOConfiguration" in types:
+        return render_template("ld/cmoc.html", **common, page=cmoc_page(iri))
+    if types & {CMO + "Document", CMO + "Review", CMO + "Study", CMO + "GreyLiterature"}:
+        return render_template("ld/source.html", **common, page=source_page(iri))
+    if SKOS + "Concept" in types:
+        return render_template("ld/concept.html", **common, page=concept_page(iri))
+    if CMO + "ImportBatch" in types:
+        return render_template("ld/batch.html", **common, page=batch_page(iri))
+    return render_template("ld/resource.html", **common, page=generic_page(iri))
+
+
+# -- the route ------------------------------------------------------------------------------------------
+
+
+def _alternates(iri: str) -> list[tuple[str, str]]:
+    path = local_path(iri) or ""
+    return [(path + suffix, mime) for suffix, mime in ALTERNATES.items()]
+
+
+def _link_header(iri: str) -> str:
+    links = [f'<{href}>; rel="alternate"; type="{mime}"' for href, mime in _alternates(iri)]
+    links.append(f'<{iri}>; rel="canonical"')
+    return ", ".join(links)
+
+
+def _exists(iri: str) -> bool:
+    store = get_store().ox
+    node = ox.NamedNode(iri)
+    return (next(iter(store.quads_for_pattern(node, None, None, None)), None) is not None
+            or next(iter(store.quads_for_pattern(None, None, node, None)), None) is not None)
+
+
+def _split_suffix(rest: str) -> tuple[str, str | None]:
+    for suffix in ALTERNATES:
+        if rest.endswith(suffix):
+            return rest[: -len(suffix)], SUFFIXES[suffix]
+    return rest, None
+
+
+@bp.route("/id/<path:rest>", methods=["GET"])
+def resource(rest: str) -> Response:
+    iri, forced = id_base() + rest, None
+    if _UNSAFE.search(rest):
+        return error(404, "not an IRI of this graph")
+    if not _exists(iri):
+        bare, forced = _split_suffix(rest)
+        iri = id_base() + bare
+        if forced is None or not _exists(iri):
+            return error(404, f"<{id_base() + rest}> is not in this graph")
+    accept = request.headers.get("Accept")
+    if forced == HTML or (forced is None and prefers_html(accept, LD_TYPES)):
+        r = Response(html_page(iri), mimetype=HTML)
+    else:
+        chosen = (forced, LD_TYPES[forced]) if forced else choose(accept, LD_TYPES)
+        if chosen is None:
+            return error(406, "acceptable here: text/html, " + ", ".join(LD_TYPES))
+        mime, fmt = chosen
+        r = Response(serialize_triples(describe(iri), fmt, _prefixes()), mimetype=mime)
+    r.headers["Link"] = _link_header(iri)
+    if forced is None:
+        r.vary.add("Accept")
+    return r
+
+
+def _prefixes() -> dict[str, str]:
+    return dict(PREFIXES)
+
