@@ -119,7 +119,7 @@ def run_job(store: ox.Store, job: Job) -> Outcome:
                                      + ", ".join(RDF_TYPES))
             mime, fmt = chosen
             sink = _LineCounter(job.max_rows)  # N-Triples: one triple per line
-            result.serialize(sink, format=ox.RdfFormat.N_TRIPLES)
+            result.serialize(sink, format=ox.RdfFormat.N_TRIPLES)  # type: ignore[arg-type]
             triples = ox.parse(sink.getvalue(), ox.RdfFormat.N_TRIPLES)
             if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
                 quads = (ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
@@ -133,7 +133,7 @@ def run_job(store: ox.Store, job: Job) -> Outcome:
         if isinstance(result, ox.QueryBoolean):
             return Outcome(200, mime, result.serialize(format=rfmt) or b"")
         sink = _LineCounter(job.max_rows + 1 if job.max_rows else 0)  # TSV: a header line, then one per row
-        result.serialize(sink, format=ox.QueryResultsFormat.TSV)
+        result.serialize(sink, format=ox.QueryResultsFormat.TSV)  # type: ignore[arg-type]
         tsv = sink.getvalue()
         if rfmt == ox.QueryResultsFormat.TSV:
             return Outcome(200, mime, tsv)
@@ -264,7 +264,13 @@ class QueryPool:
     def _replace(self, w: _Worker) -> None:
         with self._lock:
             self._workers.discard(w)
-        threading.Thread(target=lambda: (w.kill(), self._spawn(), self._collect()), daemon=True).start()
+
+        def replace() -> None:
+            w.kill()
+            self._spawn()
+            self._collect()
+
+        threading.Thread(target=replace, daemon=True).start()
 
     def run(self, job: Job, timeout: float) -> Outcome:
         deadline = time.monotonic() + timeout

@@ -179,7 +179,8 @@ def cmoc_page(iri: str) -> dict[str, Any]:
         OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:hasOutcome/cmo:description ?o }
         } GROUP BY ?c ORDER BY ?c""", iri)
     page["evidence"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT * WHERE {
-        { ?e cmo:supports ?this BIND("supports" AS ?relation) } UNION { ?e cmo:refutes ?this BIND("refutes" AS ?relation) }
+        { ?e cmo:supports ?this BIND("supports" AS ?relation) }
+        UNION { ?e cmo:refutes ?this BIND("refutes" AS ?relation) }
         OPTIONAL { ?e dcterms:identifier ?key }
         OPTIONAL { ?e oa:hasTarget/oa:hasSelector/oa:exact ?quote }
         OPTIONAL { ?e oa:hasTarget/oa:hasSource ?src }
@@ -219,8 +220,11 @@ def source_page(iri: str) -> dict[str, Any]:
 
 
 def concept_page(iri: str) -> dict[str, Any]:
-    main = rows("""SELECT * WHERE { OPTIONAL { ?this skos:prefLabel ?label } OPTIONAL { ?this skos:definition ?definition }
-        OPTIONAL { ?this skos:scopeNote ?note } OPTIONAL { ?this skos:inScheme ?scheme OPTIONAL { ?scheme skos:prefLabel|rdfs:label|dcterms:title ?schemeLabel } }
+    main = rows("""SELECT * WHERE {
+        OPTIONAL { ?this skos:prefLabel ?label } OPTIONAL { ?this skos:definition ?definition }
+        OPTIONAL { ?this skos:scopeNote ?note }
+        OPTIONAL { ?this skos:inScheme ?scheme
+                   OPTIONAL { ?scheme skos:prefLabel|rdfs:label|dcterms:title ?schemeLabel } }
         } LIMIT 1""", iri)[0]
     page: dict[str, Any] = {k: _v(main, k) for k in main}
     page["alt"] = [_v(r, "l") for r in rows("SELECT ?l WHERE { ?this skos:altLabel ?l } ORDER BY ?l", iri)]

@@ -20,7 +20,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
 from . import get_pool, get_store
-from .conneg import FORMAT_IRIS, RDF_TYPES, RESULT_TYPES, choose, prefers_html
+from .conneg import FORMAT_IRIS, RDF_TYPES, choose, prefers_html
 from .executor import Job, Outcome, run_job, syntax_message
 from .sparqltext import add_using, has_dataset_clause, has_using_or_with, remote_targets
 from .streaming import stream_writer
@@ -309,15 +309,13 @@ def graph_store() -> Response:
         return error(406, "a graph is RDF: accept one of " + ", ".join(RDF_TYPES))
     mime, fmt = chosen
     store = get_store()
-    if graph is not None:
-        if not store.has_graph(graph):
-            return error(404, f"no graph <{graph}> in this store")
-        g = ox.NamedNode(graph)
-        quads = store.ox.quads_for_pattern(None, None, None, g)
-    else:
-        quads = store.ox.quads_for_pattern(None, None, None, None)
+    if graph is not None and not store.has_graph(graph):
+        return error(404, f"no graph <{graph}> in this store")
+    g = ox.NamedNode(graph) if graph is not None else None
 
     def write(out: Any) -> None:
+        # pyoxigraph iterators belong to the thread that made them: make it here, in the writer thread
+        quads = store.ox.quads_for_pattern(None, None, None, g)
         triples = (ox.Triple(q.subject, q.predicate, q.object) for q in quads)
         if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
             ox.serialize((ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples), out,
