@@ -20,7 +20,7 @@ from graph.namespaces import BASE
 from graph.store import DEFAULT_STORE, EvidenceStore
 
 # one blueprint per concern; each module defines `bp`
-BLUEPRINTS: list[str] = ["pages", "sparql", "linkeddata", "docs"]
+BLUEPRINTS: list[str] = ["pages", "sparql", "linkeddata", "docs", "review"]
 
 # key -> (default, what it is for)
 CONFIG: dict[str, tuple[Any, str]] = {
@@ -43,6 +43,9 @@ CONFIG: dict[str, tuple[Any, str]] = {
     "CMOKG_BASE_IRI": (BASE, "the IRI base of the data; IRIs under BASE + 'id/' dereference at /id/..."),
     "CMOKG_PUBLIC_URL": (None, "the server's public URL (behind a proxy) for the service description and "
                                "links; default: taken from each request"),
+    "CMOKG_REVIEWER_TOKEN": (None, "token a reviewer gives to import a workbook at /review; unset: importing "
+                                   "over the web is off (validation still works)"),
+    "CMOKG_UPLOAD_LIMIT": (16 * 1024 * 1024, "largest workbook upload at /review in bytes; larger ones get 413"),
     "CMOKG_CORS_ORIGIN": ("*", "Access-Control-Allow-Origin sent on every response (no credentials: "
                                "the app sets no cookies)"),
 }

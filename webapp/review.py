@@ -1,0 +1,294 @@
+"""/review: upload a workbook, read the validation report, download it, and import it with a reviewer token.
+
+The upload is held in memory while the request is parsed (never spooled by Werkzeug to a temporary file of
+its own) and written only into a temporary folder created for the request and removed after it. A workbook
+that conforms is kept in memory (a few, for an hour) so the import button need not upload it again.
+Importing needs the token in `CMOKG_REVIEWER_TOKEN`; with none configured, importing over the web is off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import io
+import secrets
+import tempfile
+import threading
+import time
+import zipfile
+from collections import OrderedDict
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import IO, Any
+
+from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
+from werkzeug.utils import secure_filename
+
+from graph.pipeline import import_workbook
+from graph.report import Finding, Report
+from graph.validate import validate_workbook
+
+from . import get_store
+
+bp = Blueprint("review", __name__)
+
+DEFAULT_UPLOAD_LIMIT = 16 * 1024 * 1024
+MAX_ZIP_MEMBERS = 64
+MAX_ZIP_RATIO = 200
+PENDING_MAX = 16
+PENDING_SECONDS = 3600
+_pending: OrderedDict[str, Pending] = OrderedDict()
+_lock = threading.Lock()
+
+
+@dataclass
+class Pending:
+    filename: str
+    data: bytes
+    sha256: str
+    created: float
+
+
+class InMemoryUploads(Request):
+    """Form files stay in memory (the size limit bounds them): nothing is written outside our temp folder."""
+
+    def _get_file_stream(self, total_content_length: int | None, content_type: str | None,
+                         filename: str | None = None, content_length: int | None = None) -> IO[bytes]:
+        return io.BytesIO()
+
+
+@bp.record_once
+def _setup(state: Any) -> None:
+    app: Flask = state.app
+    app.request_class = InMemoryUploads
+
+
+@bp.before_request
+def _limit() -> None:
+    request.max_content_length = int(current_app.config.get("CMOKG_UPLOAD_LIMIT") or DEFAULT_UPLOAD_LIMIT)
+
+
+def _token_configured() -> str | None:
+    token = current_app.config.get("CMOKG_REVIEWER_TOKEN")
+    return str(token) if token else None
+
+
+class BadUpload(Exception):
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.message = message
+
+
+def _write_upload(folder: Path, filename: str, data: bytes) -> list[Path]:
+    """Put the upload in `folder` as the reader expects it: one .xlsx, or a folder of CSVs from a .zip."""
+    name = secure_filename(filename) or "workbook"
+    suffix = PurePosixPath(name).suffix.lower()
+    if suffix in (".xlsx", ".xlsm"):
+        path = folder / name
+        path.write_bytes(data)
+        return [path]
+    if suffix == ".csv":
+        path = folder / name
+        path.write_bytes(data)
+        return [path]
+    if suffix == ".zip":
+        return [_unzip_csvs(folder, PurePosixPath(name).stem or "workbook", data)]
+    raise BadUpload(415, f"{filename!r}: upload an .xlsx workbook or a .zip of sources.csv, cmocs.csv and "
+                         "evidence.csv")
+
+
+def _unzip_csvs(folder: Path, stem: str, data: bytes) -> Path:
+    target = folder / stem
+    target.mkdir()
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = [i for i in zf.infolist() if not i.is_dir()]
+            if len(infos) > MAX_ZIP_MEMBERS:
+                raise BadUpload(400, f"the zip holds {len(infos)} files; a workbook has three CSV files")
+            total = sum(i.file_size for i in infos)
+            packed = sum(i.compress_size for i in infos) or 1
+            limit = int(current_app.config.get("CMOKG_UPLOAD_LIMIT") or DEFAULT_UPLOAD_LIMIT) * 4
+            if total > limit or total / packed > MAX_ZIP_RATIO:
+                raise BadUpload(400, f"the zip expands to {total} bytes from {packed}: refused as a possible "
+                                     "zip bomb")
+            found = 0
+            for info in infos:
+                parts = PurePosixPath(info.filename).parts
+                base = parts[-1] if parts else ""
+                if base.startswith(".") or "__MACOSX" in parts:
+                    continue
+                if base.lower().endswith(".csv"):
+                    dest = target / secure_filename(base)
+                elif len(parts) >= 2 and parts[-2] == "fulltext" and base.lower().endswith(".txt"):
+                    (target / "fulltext").mkdir(exist_ok=True)
+                    dest = target / "fulltext" / secure_filename(base)
+                else:
+                    continue
+                with zf.open(info) as src:
+                    chunk = src.read(info.file_size + 1)
+                if len(chunk) != info.file_size:
+                    raise BadUpload(400, f"zip entry {info.filename} is not the size it claims")
+                dest.write_bytes(chunk)
+                found += dest.suffix == ".csv"
+            if not found:
+                raise BadUpload(400, "the zip holds no .csv files (expected sources.csv, cmocs.csv, evidence.csv)")
+    except zipfile.BadZipFile as exc:
+        raise BadUpload(400, f"the upload is not a readable zip file: {exc}") from None
+    except (RuntimeError, NotImplementedError) as exc:  # encrypted or unsupported entries
+        raise BadUpload(400, f"the zip cannot be read: {exc}") from None
+    return target
+
+
+def _remember(filename: str, data: bytes) -> str:
+    key = secrets.token_urlsafe(16)
+    now = time.monotonic()
+    with _lock:
+        for k in [k for k, p in _pending.items() if now - p.created > PENDING_SECONDS]:
+            del _pending[k]
+        while len(_pending) >= PENDING_MAX:
+            _pending.popitem(last=False)
+        _pending[key] = Pending(filename, data, hashlib.sha256(data).hexdigest(), now)
+    return key
+
+
+def _recall(key: str) -> Pending | None:
+    with _lock:
+        p = _pending.get(key)
+        if p is not None and time.monotonic() - p.created > PENDING_SECONDS:
+            del _pending[key]
+            return None
+        return p
+
+
+def _forget(key: str) -> None:
+    with _lock:
+        _pending.pop(key, None)
+
+
+def _report_response(report: Report, fmt: str, status: int) -> Response:
+    stem = "cmokg-report"
+    if fmt == "csv":
+        return Response(report.to_csv(), status=status, mimetype="text/csv",
+                        headers={"Content-Disposition": f"attachment; filename={stem}.csv"})
+    return Response(report.to_json(), status=status, mimetype="application/json",
+                    headers={"Content-Disposition": f"attachment; filename={stem}.json"})
+
+
+def _error(status: int, message: str, fmt: str) -> Response:
+    report = Report(input_name="upload", unreadable=True, findings=[Finding("Violation", message)])
+    if fmt in ("csv", "json"):
+        return _report_response(report, fmt, status)
+    body = render_template("review.html", report=report, error=message, token_configured=bool(_token_configured()))
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _upload() -> tuple[str, bytes]:
+    file = request.files.get("workbook")
+    if file is None or not file.filename:
+        raise BadUpload(400, "choose a workbook to upload (form field 'workbook')")
+    data = file.read()
+    if not data:
+        raise BadUpload(400, f"{file.filename!r} is empty (0 bytes)")
+    return file.filename, data
+
+
+def _validate(filename: str, data: bytes) -> Report:
+    with tempfile.TemporaryDirectory(prefix="cmokg-review-") as tmp:
+        paths = _write_upload(Path(tmp), filename, data)
+        report = validate_workbook(paths, get_store(), reviewer="web", workbook_id=_workbook_id(filename)).report
+    report.input_name = filename
+    return report
+
+
+def _workbook_id(filename: str) -> str:
+    return PurePosixPath(secure_filename(filename) or "workbook").stem or "workbook"
+
+
+@bp.get("/review")
+def form() -> str:
+    return render_template("review.html", report=None, token_configured=bool(_token_configured()))
+
+
+@bp.post("/review")
+def review() -> Response:
+    fmt = request.form.get("format") or request.args.get("format") or "html"
+    try:
+        filename, data = _upload()
+        report = _validate(filename, data)
+    except BadUpload as exc:
+        return _error(exc.status, exc.message, fmt)
+    status = 422 if report.unreadable else 200
+    if fmt in ("csv", "json"):
+        return _report_response(report, fmt, status)
+    pending = _remember(filename, data) if report.conforms and _token_configured() else None
+    body = render_template("review.html", report=report, findings=report.sorted(), pending=pending,
+                           token_configured=bool(_token_configured()), filename=filename,
+                           json_href=_data_href(report.to_json(), "application/json"),
+                           csv_href=_data_href(report.to_csv(), "text/csv"))
+    return Response(body, status=status, mimetype="text/html")
+
+
+def _data_href(text: str, mimetype: str) -> str:
+    import base64
+
+    return f"data:{mimetype};charset=utf-8;base64," + base64.b64encode(text.encode("utf-8")).decode("ascii")
+
+
+@bp.post("/review/import")
+def do_import() -> Response:
+    fmt = request.form.get("format") or request.args.get("format") or "html"
+    expected = _token_configured()
+    if expected is None:
+        return _error(403, "importing over the web is off: no reviewer token is configured "
+                           "(CMOKG_REVIEWER_TOKEN)", fmt)
+    given = request.form.get("token") or request.headers.get("X-Reviewer-Token") or ""
+    if not hmac.compare_digest(given.encode(), expected.encode()):
+        return _error(403, "wrong or missing reviewer token: nothing was imported", fmt)
+    reviewer = (request.form.get("reviewer") or "").strip()
+    if not reviewer:
+        return _error(400, "give the reviewer's name or ORCID (form field 'reviewer')", fmt)
+    key = request.form.get("upload") or ""
+    try:
+        if key:
+            pending = _recall(key)
+            if pending is None:
+                raise BadUpload(410, "that upload has expired: upload the workbook again")
+            filename, data = pending.filename, pending.data
+        else:
+            filename, data = _upload()
+        store = get_store()
+        with tempfile.TemporaryDirectory(prefix="cmokg-review-") as tmp:
+            paths = _write_upload(Path(tmp), filename, data)
+            with current_app.extensions["cmokg_write_lock"]:
+                result = import_workbook(store, paths, reviewer, workbook_id=_workbook_id(filename))
+                store.flush()
+    except BadUpload as exc:
+        return _error(exc.status, exc.message, fmt)
+    except OSError as exc:  # a read-only store
+        return _error(503, f"the store cannot be written: {exc}", fmt)
+    result.report.input_name = filename
+    if not result.imported:
+        status = 422 if result.report.unreadable else 409
+        if fmt in ("csv", "json"):
+            return _report_response(result.report, fmt, status)
+        body = render_template("review.html", report=result.report, findings=result.report.sorted(),
+                               token_configured=True, filename=filename, refused=True)
+        return Response(body, status=status, mimetype="text/html")
+    if key:
+        _forget(key)
+    payload = {"batch": result.batch, "triples": result.triples, "superseded": result.superseded,
+               "workbook_id": result.workbook_id, "warnings": len(result.report.warnings)}
+    if fmt == "json":
+        import json
+
+        return Response(json.dumps(payload), status=201, mimetype="application/json")
+    body = render_template("review_imported.html", result=result, filename=filename)
+    return Response(body, status=201, mimetype="text/html")
+
+
+@bp.errorhandler(413)
+def too_large(_exc: Exception) -> Response:
+    limit = int(current_app.config.get("CMOKG_UPLOAD_LIMIT") or DEFAULT_UPLOAD_LIMIT)
+    fmt = request.args.get("format") or "html"
+    return _error(413, f"the upload is larger than the limit of {limit // (1024 * 1024)} MiB", fmt)
