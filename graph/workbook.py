@@ -12,6 +12,7 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import re
 import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -63,6 +64,9 @@ CONTROLLED_LITERALS: dict[tuple[str, str], tuple[str, ...]] = {
     ("evidence", "relation"): ("supports", "refutes"),
 }
 
+MAX_ROWS = 5000  # per sheet: larger extractions are split into several workbooks
+MAX_CELL_CHARS = 32767  # Excel's own limit for one cell
+CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls (and DEL) but tab and line breaks
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 HELPER_SHEET_PREFIX = "_"  # sheets like "_lists" (the template's drop-down values) are not read
@@ -220,12 +224,31 @@ def _collect_sheet(wb: Workbook, sheet: str, table: list[tuple[int, list[str]]])
         missing.update(group)
         wb.findings.append(Finding("Violation", f"one of the columns {' or '.join(group)} is required",
                                    sheet=sheet, row=header_row, column=group[0]))
-    for number, cells in table[header_index + 1:]:
-        if not any(c for c in cells):
-            continue  # blank rows are skipped
-        values = {col: (cells[i] if i < len(cells) else "") for col, i in positions.items()}
+    body = [(n, cells) for n, cells in table[header_index + 1:] if any(c for c in cells)]  # blank rows skipped
+    if len(body) > MAX_ROWS:
+        raise _unreadable(f"sheet '{sheet}' has {len(body)} rows; at most {MAX_ROWS} are read at once: split the "
+                          "extraction into several workbooks", sheet=sheet, row=body[MAX_ROWS][0])
+    for number, cells in body:
+        values = {col: _checked_cell(wb, sheet, number, col, cells[i] if i < len(cells) else "")
+                  for col, i in positions.items()}
         rows.append(Row(sheet, number, values))
     _check_rows(wb, sheet, rows)
+
+
+def _checked_cell(wb: Workbook, sheet: str, row: int, column: str, text: str) -> str:
+    """A cell too long for a spreadsheet, or holding control characters, is a violation (and not converted)."""
+    if len(text) > MAX_CELL_CHARS:
+        wb.findings.append(Finding("Violation", f"the cell holds {len(text)} characters, more than a spreadsheet "
+                                   f"cell can ({MAX_CELL_CHARS}); quote a passage, not the document",
+                                   sheet=sheet, row=row, column=column, value=text[:60] + "…"))
+        return ""
+    bad = CONTROL.search(text)
+    if bad:
+        wb.findings.append(Finding("Violation", f"the cell holds the control character U+{ord(bad.group()):04X} "
+                                   f"at position {bad.start() + 1}; delete it (it is invisible in most editors)",
+                                   sheet=sheet, row=row, column=column, value=CONTROL.sub("", text)[:200]))
+        return CONTROL.sub("", text)
+    return text
 
 
 def _check_rows(wb: Workbook, sheet: str, rows: list[Row]) -> None:
@@ -288,6 +311,8 @@ def _read_csvs(paths: Sequence[Path], name: str) -> Workbook:
             delimiter = ";"
             wb.findings.append(Finding("Warning", f"{path.name} is separated by ';' (read as such); the "
                                        "template uses ','", sheet=sheet.lower(), row=1))
+        # a long cell is reported where it is (sheet, row, column), not as a malformed file
+        csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         table: list[tuple[int, list[str]]] = []
         try:
@@ -345,6 +370,10 @@ def _read_xlsx(path: Path) -> Workbook:
         if ws.sheet_state != "visible":
             wb.findings.append(Finding("Warning", f"sheet '{ws.title}' is hidden; it is read all the same",
                                        sheet=ws.title.lower()))
+        if (ws.max_row or 0) > MAX_ROWS + 1 and sum(1 for _ in ws.iter_rows(values_only=True)) > MAX_ROWS + 1:
+            raise _unreadable(f"sheet '{ws.title}' has {ws.max_row - 1} rows; at most {MAX_ROWS} are read at once: "
+                              "split the extraction into several workbooks", sheet=ws.title.lower(),
+                              row=MAX_ROWS + 2)
         merged = list(ws.merged_cells.ranges)
         for rng in merged:
             wb.findings.append(Finding("Violation", f"cells {rng.coord} are merged; unmerge them and fill "
