@@ -20,7 +20,7 @@ from graph.batches import batches_of_workbook, commit, dependants, resolve_batch
 from graph.namespaces import CMO, ID, OA
 from graph.pipeline import import_workbook
 from graph.store import EvidenceStore
-from graph.validate import validate_workbook
+from graph.validate import shapes_version, validate_workbook
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workbooks"
 GOOD = FIXTURES / "good"
@@ -74,7 +74,7 @@ def test_batch_records_full_provenance(schema_store: EvidenceStore, tmp_path: Pa
     assert r["who"].value == "Ada Reviewer"  # type: ignore[union-attr]
     assert r["file"].value == "cmocs.csv;evidence.csv;sources.csv"  # type: ignore[union-attr]
     assert len(r["sha"].value) == 64 and b.endswith(r["sha"].value[:16])  # type: ignore[union-attr]
-    assert r["shapes"].value == "0.1.0"  # type: ignore[union-attr]
+    assert r["shapes"].value == shapes_version() == "0.2.0"  # type: ignore[union-attr]
     assert r["wb"].value == str(workbook_iri("extraction"))  # type: ignore[union-attr]
     assert r["time"].datatype.value.endswith("dateTime")  # type: ignore[union-attr]
     assert [x.iri for x in schema_store.batches()] == [b]

@@ -1,0 +1,80 @@
+"""Quotes checked against the full text of their source: normalisation, offsets recorded as an
+oa:TextPositionSelector, and a quote not found reported (with the closest passage), never attached."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+from rdflib import Literal
+from rdflib.namespace import RDF, XSD
+
+from graph.namespaces import ID, OA
+from graph.pipeline import import_workbook
+from graph.quotes import locate, normalise
+from graph.store import EvidenceStore
+from graph.validate import validate_workbook
+
+GOOD = Path(__file__).parent / "fixtures" / "workbooks" / "good"
+
+STUDY = ("Methods\n\nWe interviewed 20 patients.  In the ﬁrst round, \u201cTraining made\n   conversations "
+         "feel natural.\u201d \u2014 one said.\nSome patients did not attend despite trusting the link\u2011worker.\n")
+
+
+def test_normalise_folds_whitespace_ligatures_dashes_and_quotes() -> None:
+    n = normalise("  a\u00a0\u201cﬁne\u201d \u2013 b\n\tc ")
+    assert n.text == 'a "fine" - b c'
+    assert len(n.offsets) == len(n.text)
+
+
+def test_locate_gives_offsets_into_the_original() -> None:
+    text = normalise(STUDY)
+    found = locate("Training made conversations feel natural", text)
+    assert found is not None
+    start, end = found
+    assert STUDY[start:end] == "Training made\n   conversations feel natural"
+    assert locate("In the first round", text) is not None  # ligature in the text
+    assert locate("did not attend despite trusting the link-worker.", text) is not None  # non-breaking hyphen
+    assert locate("Training made conversations feel awkward", text) is None
+
+
+def fulltext_workbook(tmp_path: Path) -> Path:
+    folder = tmp_path / "wb"
+    shutil.copytree(GOOD, folder)
+    (folder / "fulltext").mkdir()
+    (folder / "fulltext" / "fx-study.txt").write_text(STUDY, encoding="utf-8")
+    return folder
+
+
+def test_found_quote_records_a_position_selector_and_a_missing_one_is_a_warning(tmp_path: Path,
+                                                                                 schema_store: EvidenceStore) -> None:
+    folder = fulltext_workbook(tmp_path)
+    text = folder / "evidence.csv"
+    text.write_text(text.read_text().replace("Some patients did not attend despite trusting the link worker.",
+                                             "Some patients never attended although they trusted the link worker."))
+    result = import_workbook(schema_store, [folder], reviewer="r")
+    assert result.imported, result.report.to_json()
+    # fx-e1 (fx-study) found; fx-e3 (fx-study) not found: a warning on its row; fx-e2 (fx-review) has no text
+    assert {(f.severity, f.sheet, f.row, f.column) for f in result.report.findings} == {
+        ("Warning", "evidence", 4, "quote")}
+    warning = result.report.findings[0]
+    assert warning.origin == "quotes" and "did not attend despite trusting" in warning.message
+    position = ID["evidence/fx-e1/position"]
+    rows = schema_store.select(f"""SELECT ?s ?e WHERE {{ <{ID['evidence/fx-e1/target']}> oa:hasSelector <{position}> .
+        <{position}> a oa:TextPositionSelector ; oa:start ?s ; oa:end ?e }}""")
+    assert len(rows) == 1
+    start, end = int(rows[0]["s"].value), int(rows[0]["e"].value)  # type: ignore[union-attr]
+    assert STUDY[start:end].startswith("Training made") and STUDY[start:end].endswith("natural.")
+    # the quote not found is not attached anywhere
+    assert not list(schema_store.select(
+        f"SELECT ?p WHERE {{ <{ID['evidence/fx-e3/target']}> oa:hasSelector ?p . ?p a oa:TextPositionSelector }}"))
+
+
+def test_positions_conform_to_the_shapes(tmp_path: Path) -> None:
+    result = validate_workbook([fulltext_workbook(tmp_path)], None, reviewer="r")
+    assert result.report.conforms and result.extraction is not None
+    g = result.extraction.graph
+    position = ID["evidence/fx-e1/position"]
+    assert (position, RDF.type, OA.TextPositionSelector) in g
+    assert g.value(position, OA.start).datatype == XSD.nonNegativeInteger  # type: ignore[union-attr]
+    assert g.value(position, OA.end) != Literal(0)
