@@ -37,6 +37,6 @@ def seed_evidence_store(seed_store_path: Path) -> Iterator[EvidenceStore]:
 
 
 @pytest.fixture(scope="session")
-def seed_store(seed_evidence_store: EvidenceStore):  # noqa: ANN201 - a pyoxigraph.Store
+def seed_store(seed_evidence_store: EvidenceStore):
     """The built seed graph as a plain pyoxigraph Store (for catalog and QC query tests)."""
     return seed_evidence_store.ox

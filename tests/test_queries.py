@@ -1,0 +1,538 @@
+"""The named queries: headers parse, queries parse and run on the mini fixture, QC checks pass on it and fail
+on deliberately broken copies of it, and parameters are bound as RDF terms, never pasted into query text.
+
+The same catalog and QC tests run on the real built graph through the ``seed_store`` fixture
+(tests/conftest.py) when it exists.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+
+from graph.catalog import (
+    QUERIES_ROOT,
+    CatalogError,
+    NamedQuery,
+    ParameterError,
+    bind,
+    load_catalog,
+    load_qc,
+    load_query,
+    run,
+)
+
+FIXTURE = Path(__file__).parent / "fixtures" / "mini.trig"
+BASE = "https://w3id.org/cmokg/"
+ID = BASE + "id/"
+CMO = BASE + "ontology#"
+BATCH = ox.NamedNode(ID + "batch/0000000000000000")
+VOCAB = ox.NamedNode(BASE + "graph/vocab")
+RDF_TYPE = ox.NamedNode("http://www.w3.org/1999/02/22-rdf-syntax-ns#type")
+SKOS = "http://www.w3.org/2004/02/skos/core#"
+OA = "http://www.w3.org/ns/oa#"
+PRISM_DOI = ox.NamedNode("http://prismstandard.org/namespaces/basic/2.0/doi")
+XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
+
+CATALOG = load_catalog()
+QC = load_qc()
+INJECTIONS = ['x" } ; DROP ALL ; #', '") || true || ("', "trust' || 'a", "x> } ; DROP ALL ; <y", "*"]
+SEED_NONEMPTY = {"all-cmocs", "batches", "documents"}
+"""Catalog queries that must return rows on any real built graph (it has documents, CMOCs and a batch)."""
+
+Row = dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple]
+
+
+def iri(path: str) -> ox.NamedNode:
+    return ox.NamedNode(ID + path)
+
+
+def cmo(name: str) -> ox.NamedNode:
+    return ox.NamedNode(CMO + name)
+
+
+def load_mini() -> ox.Store:
+    store = ox.Store()
+    store.load(path=str(FIXTURE), format=ox.RdfFormat.TRIG)
+    return store
+
+
+def rows(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples) -> list[Row]:
+    assert isinstance(result, ox.QuerySolutions), "catalog and QC queries are SELECT queries"
+    names = [v.value for v in result.variables]
+    return [{n: s[n] for n in names if s[n] is not None} for s in result]
+
+
+def run_rows(store: ox.Store, query: NamedQuery, values: dict[str, str] | None = None) -> list[Row]:
+    return rows(run(store, query, values or {}))
+
+
+@pytest.fixture(scope="module")
+def catalog_store() -> ox.Store:
+    """The mini fixture in an in-memory store, shared by the read-only tests of this module."""
+    return load_mini()
+
+
+# --- headers -------------------------------------------------------------------------------------------
+
+
+def test_catalog_and_qc_are_not_empty() -> None:
+    assert len(CATALOG) >= 10
+    assert len(QC) >= 10
+    assert all(name.endswith("-violation") for name in QC)
+
+
+@pytest.mark.parametrize("query", [*CATALOG.values(), *QC.values()], ids=lambda q: f"{q.kind}/{q.name}")
+def test_header_parses(query: NamedQuery) -> None:
+    reloaded = load_query(query.path, query.kind)
+    assert reloaded == query
+    assert query.title and query.description
+    assert query.name == query.path.stem
+    if query.kind == "catalog":
+        assert query.example.startswith(f"cmokg query {query.name}")
+    for param in query.parameters:
+        if param.required:
+            assert param.name in query.example_values, f"the example must set required parameter {param.name}"
+
+
+@pytest.mark.parametrize("query", [*CATALOG.values(), *QC.values()], ids=lambda q: f"{q.kind}/{q.name}")
+def test_query_parses(query: NamedQuery) -> None:
+    result = ox.Store().query(query.text, use_default_graph_as_union=True)
+    assert isinstance(result, ox.QuerySolutions)
+
+
+def test_readme_documents_every_query() -> None:
+    readme = (QUERIES_ROOT / "README.md").read_text(encoding="utf-8")
+    for query in [*CATALOG.values(), *QC.values()]:
+        assert f"`{query.name}`" in readme, f"queries/README.md does not list {query.name}"
+
+
+# --- catalog on the mini fixture ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", CATALOG.values(), ids=lambda q: q.name)
+def test_catalog_query_returns_rows(query: NamedQuery, catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, query, dict(query.example_values))
+    assert found, f"{query.name} returned no rows on the mini fixture with {query.example_values}"
+    for name, value in query.example_values.items():
+        expected = bind(query, {name: value})[ox.Variable(name)]
+        assert all(row.get(name) == expected for row in found), f"?{name} is not the bound value"
+
+
+@pytest.mark.parametrize(
+    "query", [q for q in CATALOG.values() if not any(p.required for p in q.parameters)], ids=lambda q: q.name
+)
+def test_catalog_query_without_parameters_returns_rows(query: NamedQuery, catalog_store: ox.Store) -> None:
+    assert run_rows(catalog_store, query), f"{query.name} with its defaults returned no rows"
+
+
+CONCATENATED = {"cmocLabels": ", ", "sourceTitles": " | "}
+"""GROUP_CONCAT columns, whose order SPARQL leaves open: compared as sets of parts."""
+
+
+def frozen(found: list[Row]) -> list[frozenset[tuple[str, object]]]:
+    def key(name: str, value: object) -> object:
+        if name in CONCATENATED and isinstance(value, ox.Literal):
+            return frozenset(value.value.split(CONCATENATED[name]))
+        return value
+
+    return [frozenset((name, key(name, value)) for name, value in row.items()) for row in found]
+
+
+@pytest.mark.parametrize("query", CATALOG.values(), ids=lambda q: q.name)
+def test_rows_do_not_repeat_when_graphs_repeat_a_triple(query: NamedQuery, catalog_store: ox.Store) -> None:
+    """Regression: `batches` listed every batch 13 times on the seed graph, once per batch graph holding the
+    importing agent's label, because the union default graph repeats a triple held in several graphs."""
+    doubled = load_mini()
+    copy = ox.NamedNode(ID + "batch/1111111111111111")
+    for quad in list(doubled.quads_for_pattern(None, None, None, BATCH)):
+        doubled.add(ox.Quad(quad.subject, quad.predicate, quad.object, copy))
+    values = dict(query.example_values)
+    found = frozen(run_rows(doubled, query, values))
+    assert len(found) == len(set(found)), "duplicate rows"
+    if query.name != "batches":  # the copy is a second graph describing the batch: one more row, rightly
+        single = frozen(run_rows(catalog_store, query, values))
+        assert len(found) == len(single)
+        assert set(found) == set(single)
+
+
+def test_all_cmocs_lists_every_cmoc_with_its_parts(catalog_store: ox.Store) -> None:
+    found = {row["cmoc"]: row for row in run_rows(catalog_store, CATALOG["all-cmocs"])}
+    assert set(found) == {iri("cmoc/t1"), iri("cmoc/t2"), iri("cmoc/t3"), iri("cmoc/w1")}
+    assert "resource" not in found[iri("cmoc/t3")]
+    assert "reasoning" not in found[iri("cmoc/w1")]
+    assert found[iri("cmoc/t1")]["documentTitle"].value.startswith("Tensions and opportunities")
+
+
+def test_cmocs_by_framework_filters_by_label_or_iri(catalog_store: ox.Store) -> None:
+    query = CATALOG["cmocs-by-framework"]
+    everything = run_rows(catalog_store, query)
+    assert len(everything) == 4
+    by_label = run_rows(catalog_store, query, {"resource": "LEADERSHIP"})
+    by_iri = run_rows(catalog_store, query, {"resource": ID + "concept/framework/leadership"})
+    assert {r["cmoc"] for r in by_label} == {r["cmoc"] for r in by_iri} == {iri("cmoc/t3"), iri("cmoc/w1")}
+    assert (
+        run_rows(catalog_store, query, {"dimension": "interpersonal relations", "resource": "leadership"})
+        == []
+    )
+
+
+def test_evidence_trail_has_every_field(catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, CATALOG["evidence-trail"], {"cmoc": ID + "cmoc/t1"})
+    assert len(found) == 1
+    row = found[0]
+    assert row["quote"] == ox.Literal("Having the time to listen is what makes them trust you.")
+    assert row["page"] == ox.Literal("68-69")
+    assert row["section"] == ox.Literal("Findings")
+    assert row["relation"] == ox.Literal("supports")
+    assert (row["level"].value, row["relevance"].value, row["rigour"].value) == (
+        "participant",
+        "high",
+        "moderate",
+    )
+    assert row["source"] == iri("source/linkworkers2023")
+    assert row["doi"] == ox.NamedNode("https://doi.org/10.4236/jss.2023.115006")
+    assert row["year"].value == "2023"
+
+
+def test_contested_cmocs_counts_both_sides(catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, CATALOG["contested-cmocs"])
+    assert [(r["cmoc"], int(r["supporting"].value), int(r["refuting"].value)) for r in found] == [
+        (iri("cmoc/t2"), 1, 1)
+    ]
+
+
+def test_cmo_chains_gives_every_pair_with_its_length(catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, CATALOG["cmo-chains"])
+    pairs = {
+        (r["start"].value[-2:], r["end"].value[-2:]): (int(r["length"].value), r["complete"].value)
+        for r in found
+    }
+    assert pairs == {("t1", "t2"): (1, "false"), ("t2", "t3"): (1, "false"), ("t1", "t3"): (2, "true")}
+
+
+def test_documents_filters_by_integer_year(catalog_store: ox.Store) -> None:
+    query = CATALOG["documents"]
+    assert {r["document"] for r in run_rows(catalog_store, query, {"since": "2022"})} == {
+        iri("source/linkworkers2023")
+    }
+    assert {r["document"] for r in run_rows(catalog_store, query, {"until": "2021"})} == {
+        iri("source/calderon2021")
+    }
+    assert bind(query, {"since": " 2022 "})[ox.Variable("since")] == ox.Literal("2022", datatype=XSD_INTEGER)
+
+
+# --- parameters ---------------------------------------------------------------------------------------
+
+
+STRING_PARAMS = [(q, p.name) for q in CATALOG.values() for p in q.parameters if p.type == "string"]
+IRI_PARAMS = [(q, p.name) for q in CATALOG.values() for p in q.parameters if p.type == "iri"]
+
+
+@pytest.mark.parametrize("injection", INJECTIONS)
+@pytest.mark.parametrize(
+    ("query", "name"), STRING_PARAMS, ids=lambda x: x.name if isinstance(x, NamedQuery) else x
+)
+def test_string_parameter_is_only_ever_a_literal(
+    query: NamedQuery, name: str, injection: str, catalog_store: ox.Store
+) -> None:
+    """Text that would break out of a string in a pasted query matches nothing and changes nothing."""
+    size = len(catalog_store)
+    values = {**query.example_values, name: injection}
+    assert bind(query, values)[ox.Variable(name)] == ox.Literal(injection)
+    assert run_rows(catalog_store, query, values) == []
+    assert len(catalog_store) == size
+
+
+def test_string_parameter_matches_its_exact_value(catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, CATALOG["mechanism-keyword"], {"keyword": "TRUST"})
+    assert [r["cmoc"] for r in found] == [iri("cmoc/t1")]
+    assert found[0]["keyword"] == ox.Literal("TRUST")
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        'x" } ; DROP ALL ; #',
+        ID + "cmoc/t1> } ; DROP ALL ; <x",
+        ID + 'cmoc/t1" }',
+        ID + "cmoc/t 1",
+        ID + "cmoc/{t1}",
+        ID + "cmoc/t1|x",
+        ID + "cmoc/t1^x",
+        ID + "cmoc/t1`x",
+        ID + "cmoc\\t1",
+        "cmoc/t1",
+        "",
+    ],
+)
+@pytest.mark.parametrize(
+    ("query", "name"), IRI_PARAMS, ids=lambda x: x.name if isinstance(x, NamedQuery) else x
+)
+def test_iri_parameter_rejects_non_iris(query: NamedQuery, name: str, value: str) -> None:
+    param = query.parameter(name)
+    if value == "":
+        if param.required:
+            with pytest.raises(ParameterError) as caught:
+                bind(query, {name: value})
+            assert caught.value.name == name
+        else:
+            assert ox.Variable(name) not in bind(query, {name: value})
+        return
+    with pytest.raises(ParameterError) as caught:
+        bind(query, {name: value})
+    assert caught.value.name == name
+    assert name in str(caught.value)
+
+
+def test_unknown_and_missing_parameters_are_named() -> None:
+    with pytest.raises(ParameterError) as caught:
+        bind(CATALOG["all-cmocs"], {"nope": "x"})
+    assert caught.value.name == "nope"
+    with pytest.raises(ParameterError) as caught:
+        bind(CATALOG["evidence-trail"], {})
+    assert caught.value.name == "cmoc"
+    with pytest.raises(ParameterError) as caught:
+        bind(CATALOG["documents"], {"since": "2020; DROP ALL"})
+    assert caught.value.name == "since"
+
+
+def test_optional_parameter_without_value_stays_unbound() -> None:
+    assert bind(CATALOG["cmocs-by-framework"], {}) == {}
+    assert bind(CATALOG["cmocs-by-framework"], {"resource": ""}) == {}
+
+
+def write_query(folder: Path, name: str, header: str, body: str = "SELECT ?n ?d ?b ?i ?x WHERE { }") -> Path:
+    (folder / "catalog").mkdir(exist_ok=True)
+    path = folder / "catalog" / f"{name}.rq"
+    path.write_text(header + body + "\n", encoding="utf-8")
+    return path
+
+
+TYPED_HEADER = """# title: Typed parameters
+# description: One parameter of each type, with defaults.
+# param: n | integer | 5 | a number
+# param: d | date | 2024-01-31 | a date
+# param: b | boolean | true | a flag
+# param: i | iri | https://example.org/x | an IRI
+# param: x | decimal | - | a decimal
+# example: cmokg query typed
+"""
+
+
+def test_defaults_and_types_become_typed_literals(tmp_path: Path) -> None:
+    write_query(tmp_path, "typed", TYPED_HEADER)
+    query = load_catalog(tmp_path)["typed"]
+    xsd = "http://www.w3.org/2001/XMLSchema#"
+    assert bind(query, {}) == {
+        ox.Variable("n"): ox.Literal("5", datatype=XSD_INTEGER),
+        ox.Variable("d"): ox.Literal("2024-01-31", datatype=ox.NamedNode(xsd + "date")),
+        ox.Variable("b"): ox.Literal("true", datatype=ox.NamedNode(xsd + "boolean")),
+        ox.Variable("i"): ox.NamedNode("https://example.org/x"),
+    }
+    bound = bind(query, {"n": "-7", "b": "0", "x": "1.50"})
+    assert bound[ox.Variable("n")] == ox.Literal("-7", datatype=XSD_INTEGER)
+    assert bound[ox.Variable("b")] == ox.Literal("false", datatype=ox.NamedNode(xsd + "boolean"))
+    assert bound[ox.Variable("x")] == ox.Literal("1.50", datatype=ox.NamedNode(xsd + "decimal"))
+    for name, bad in [("n", "5.5"), ("d", "2024-02-30"), ("d", "31/01/2024"), ("b", "yes"), ("x", "1e3")]:
+        with pytest.raises(ParameterError) as caught:
+            bind(query, {name: bad})
+        assert caught.value.name == name
+    assert run(ox.Store(), query, {}).__class__ is ox.QuerySolutions
+
+
+BAD_HEADERS = [
+    ("# title: T\n# descripton: typo\n# example: cmokg query bad\n", 2, "unknown header key"),
+    ("# description: no title\n# example: cmokg query bad\n", 1, "no '# title:'"),
+    ("# title: T\n# description: D\n", 1, "no '# example:'"),
+    ("# title: T\n# title: again\n# description: D\n# example: x\n", 2, "given twice"),
+    ("# title: T\n# description: D\n# param: n | number | - | n\n# example: x\n", 3, "not one of"),
+    ("# title: T\n# description: D\n# param: n | integer | five | n\n# example: x\n", 3, "default"),
+    ("# title: T\n# description: D\n# param: n | integer | 5\n# example: x\n", 3, "name | type"),
+    ("# title: T\n# description: D\n# param: bad-name | string | - | n\n# example: x\n", 3, "variable name"),
+    ("# title: T\n# description: D\n# param: zz | string | - | n\n# example: x\n", 3, "not used"),
+    ("# title: T\n# description: D\n# example: cmokg query bad --param n=1\n", 3, "unknown parameter"),
+    (
+        "# title: T\n# description: D\n# param: i | iri | - | i\n# example: x --param i=nope\n",
+        4,
+        "not an absolute",
+    ),
+    ("# title: T\n#\n#   orphan continuation\n# description: D\n# example: x\n", 3, "continuation"),
+    ("# title: T\n# just some words\n# description: D\n# example: x\n", 2, "expected"),
+    ("# title:\n# description: D\n# example: x\n", 1, "no value"),
+]
+
+
+@pytest.mark.parametrize(("header", "line", "reason"), BAD_HEADERS, ids=[b[2] for b in BAD_HEADERS])
+def test_bad_header_names_file_and_line(tmp_path: Path, header: str, line: int, reason: str) -> None:
+    path = write_query(tmp_path, "bad", header)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    assert caught.value.path == path
+    assert caught.value.line == line
+    assert reason in caught.value.reason
+    assert str(caught.value).startswith(f"{path}:{line}: ")
+
+
+@pytest.mark.parametrize(
+    ("body", "reason"),
+    [
+        ("SELECT ?a WHERE { ?a ?p ?n }", "SELECT projection"),
+        ("SELECT ?a ?n WHERE { ?a ?p ?o FILTER(!BOUND(?n) || ?o = ?n) }", "COALESCE"),
+        ("SELECT ?a ?n WHERE { ?a ?p ?o BIND(?n AS ?m) FILTER(?o = ?m) }", "COALESCE"),
+    ],
+)
+def test_parameter_the_substitution_would_miss_is_refused(tmp_path: Path, body: str, reason: str) -> None:
+    header = "# title: T\n# description: D\n# param: n | string | - | n\n# example: cmokg query bad\n"
+    write_query(tmp_path, "bad", header, body)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    assert caught.value.line == 3
+    assert reason in caught.value.reason
+
+
+def test_qc_queries_take_no_parameters(tmp_path: Path) -> None:
+    (tmp_path / "qc").mkdir()
+    path = tmp_path / "qc" / "x-violation.rq"
+    path.write_text(
+        "# title: T\n# description: D\n# param: n | string | - | n\nSELECT ?focus ?message ?n {}\n"
+    )
+    with pytest.raises(CatalogError) as caught:
+        load_qc(tmp_path)
+    assert (caught.value.path, caught.value.line) == (path, 3)
+
+
+# --- quality checks -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("query", QC.values(), ids=lambda q: q.name)
+def test_qc_query_passes_on_fixture(query: NamedQuery, catalog_store: ox.Store) -> None:
+    result = run(catalog_store, query)
+    assert isinstance(result, ox.QuerySolutions)
+    assert [v.value for v in result.variables] == ["focus", "message"]
+    found = rows(result)
+    assert found == [], [row["message"].value for row in found]
+
+
+def remove(store: ox.Store, subject: ox.NamedNode, predicate: ox.NamedNode) -> None:
+    quads = list(store.quads_for_pattern(subject, predicate, None, None))
+    assert quads, f"nothing to remove for {subject} {predicate}"
+    for quad in quads:
+        store.remove(quad)
+
+
+def add(
+    store: ox.Store, s: ox.NamedNode, p: ox.NamedNode, o: ox.NamedNode | ox.Literal, g: ox.NamedNode = BATCH
+) -> None:
+    store.add(ox.Quad(s, p, o, g))
+
+
+def replace_source(store: ox.Store) -> None:
+    remove(store, iri("evidence/e1/target"), ox.NamedNode(OA + "hasSource"))
+    add(store, iri("evidence/e1/target"), ox.NamedNode(OA + "hasSource"), iri("source/never-described"))
+
+
+def orphan_resource(store: ox.Store) -> None:
+    concept = iri("concept/framework/floating")
+    add(store, concept, RDF_TYPE, cmo("FrameworkResource"), VOCAB)
+    add(store, concept, ox.NamedNode(SKOS + "prefLabel"), ox.Literal("floating", language="en"), VOCAB)
+
+
+def duplicate_doi(store: ox.Store) -> None:
+    add(store, iri("source/calderon2021-again"), RDF_TYPE, cmo("Review"))
+    add(store, iri("source/calderon2021-again"), PRISM_DOI, ox.Literal("10.3399/bjgpo.2021.0017"))
+
+
+BREAKERS: dict[str, tuple[Callable[[ox.Store], None], str]] = {
+    "cmoc-without-context-violation": (lambda s: remove(s, iri("cmoc/t1"), cmo("hasContext")), "cmoc/t1"),
+    "cmoc-without-outcome-violation": (
+        lambda s: remove(s, iri("cmoc/t2/outcome"), cmo("description")),
+        "cmoc/t2",
+    ),
+    "cmoc-without-mechanism-part-violation": (
+        lambda s: remove(s, iri("cmoc/t3/mechanism"), cmo("hasReasoning")),
+        "cmoc/t3",
+    ),
+    "cmoc-without-source-violation": (lambda s: remove(s, iri("cmoc/w1"), cmo("statedIn")), "cmoc/w1"),
+    "evidence-without-quote-violation": (
+        lambda s: remove(s, iri("evidence/e1/quote"), ox.NamedNode(OA + "exact")),
+        "evidence/e1",
+    ),
+    "evidence-quote-source-missing-violation": (replace_source, "evidence/e1"),
+    "evidence-without-relation-violation": (
+        lambda s: remove(s, iri("evidence/e4"), cmo("supports")),
+        "evidence/e4",
+    ),
+    "leadsto-self-loop-violation": (
+        lambda s: add(s, iri("cmoc/t3"), cmo("leadsTo"), iri("cmoc/t3")),
+        "cmoc/t3",
+    ),
+    "leadsto-target-not-cmoc-violation": (
+        lambda s: add(s, iri("cmoc/t3"), cmo("leadsTo"), iri("cmoc/never-imported")),
+        "cmoc/t3",
+    ),
+    "framework-resource-without-dimension-violation": (orphan_resource, "concept/framework/floating"),
+    "concept-without-preflabel-violation": (
+        lambda s: remove(s, iri("concept/setting/general-practice"), ox.NamedNode(SKOS + "prefLabel")),
+        "concept/setting/general-practice",
+    ),
+    "concept-reference-wrong-type-violation": (
+        lambda s: add(s, iri("cmoc/t1"), cmo("drawsOn"), iri("concept/setting/general-practice")),
+        "cmoc/t1",
+    ),
+    "source-without-identifier-violation": (
+        lambda s: remove(s, iri("source/linkworkers2023"), PRISM_DOI),
+        "source/linkworkers2023",
+    ),
+    "duplicate-doi-violation": (duplicate_doi, "source/calderon2021-again"),
+    "batch-without-provenance-violation": (
+        lambda s: add(s, iri("cmoc/t1"), cmo("statement"), ox.Literal("x"), iri("batch/ffffffffffffffff")),
+        "batch/ffffffffffffffff",
+    ),
+}
+
+
+def test_every_qc_query_has_a_breaker() -> None:
+    assert set(BREAKERS) == set(QC)
+
+
+@pytest.mark.parametrize("query", QC.values(), ids=lambda q: q.name)
+def test_qc_query_fails_on_broken_fixture(query: NamedQuery) -> None:
+    store = load_mini()
+    breaker, focus = BREAKERS[query.name]
+    breaker(store)
+    found = rows(run(store, query))
+    assert found, f"{query.name} did not notice the break"
+    assert iri(focus) in {row["focus"] for row in found}
+    assert all(isinstance(row.get("message"), ox.Literal) and row["message"].value for row in found)
+
+
+# --- the real built graph -----------------------------------------------------------------------------
+
+
+def seed_store_or_skip(request: pytest.FixtureRequest) -> ox.Store:
+    try:
+        store = request.getfixturevalue("seed_store")
+    except pytest.FixtureLookupError:
+        pytest.skip("seed_store fixture not available")
+    assert isinstance(store, ox.Store)
+    return store
+
+
+@pytest.mark.parametrize("query", CATALOG.values(), ids=lambda q: q.name)
+def test_catalog_query_on_seed_graph(query: NamedQuery, request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    found = run_rows(store, query, dict(query.example_values))
+    assert len(frozen(found)) == len(set(frozen(found))), "duplicate rows"
+    if query.name in SEED_NONEMPTY:
+        assert found, f"{query.name} returned no rows on the seed graph"
+
+
+@pytest.mark.parametrize("query", QC.values(), ids=lambda q: q.name)
+def test_qc_query_on_seed_graph(query: NamedQuery, request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    found = run_rows(store, query)
+    assert found == [], [row["message"].value for row in found[:20]]
