@@ -44,7 +44,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from generate import generate, write_workbook  # noqa: E402
-from servers import OxigraphServer, _tree_rss, free_port  # noqa: E402
+from servers import OxigraphServer, free_port, tree_rss  # noqa: E402
 
 from graph.catalog import bind, load_catalog  # noqa: E402
 from graph.pipeline import build, workbooks_in  # noqa: E402
@@ -228,7 +228,7 @@ def measure(url: str, params: dict[str, str], queries: dict[str, str], pid: int)
     lat = latency(url, params, queries)
     qps, errors = throughput(url, params, queries)
     return {"latency": lat, "qps": qps, "errors": errors + sum(e for _, _, e in lat.values()),
-            "peak_rss_mib": _tree_rss(pid, "VmHWM") / 1024}
+            "peak_rss_mib": tree_rss(pid, "VmHWM") / 1024}
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:

@@ -240,7 +240,7 @@ def require(name: str) -> None:
         pytest.skip(missing_reason(name))
 
 
-def _tree_rss(pid: int, field: str = "VmRSS") -> int:
+def tree_rss(pid: int, field: str = "VmRSS") -> int:
     """KiB of `field` (VmRSS now, VmHWM peak) summed over a process and its descendants."""
     children: dict[int, list[int]] = {}
     for entry in os.listdir("/proc"):

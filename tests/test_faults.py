@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
-from servers import OxigraphServer, free_port, require
+from servers import OxigraphServer, free_port, require, tree_rss
 
 from graph.backend import Backend
 from graph.namespaces import BATCH_PREFIX
@@ -193,30 +193,6 @@ def test_backup_restore_cli_round_trip(seed_store_path: Path, seed_evidence_stor
 # -- a bounded load test against the WSGI server ---------------------------------------------------------------
 
 
-def _tree_rss_kib(pid: int) -> int:
-    """Resident memory of a process and all its descendants (gunicorn master, worker, query workers)."""
-    children: dict[int, list[int]] = {}
-    for entry in os.listdir("/proc"):
-        if entry.isdigit():
-            try:
-                stat = Path(f"/proc/{entry}/stat").read_text()
-            except OSError:
-                continue
-            ppid = int(stat.rsplit(")", 1)[1].split()[1])
-            children.setdefault(ppid, []).append(int(entry))
-    total, todo = 0, [pid]
-    while todo:
-        p = todo.pop()
-        todo.extend(children.get(p, []))
-        try:
-            for line in Path(f"/proc/{p}/status").read_text().splitlines():
-                if line.startswith("VmRSS:"):
-                    total += int(line.split()[1])
-        except OSError:
-            pass
-    return total
-
-
 LOAD_REQUESTS = int(os.environ.get("CMOKG_LOAD_REQUESTS", "10000"))
 
 
@@ -266,13 +242,13 @@ def test_load_wsgi_server(seed_store_path: Path, tmp_path: Path) -> None:
             return bad
 
         client(200, 0)  # warm-up
-        baseline = _tree_rss_kib(server.pid)
+        baseline = tree_rss(server.pid)
         with ThreadPoolExecutor(8) as pool:
             results = list(pool.map(client, [LOAD_REQUESTS // 8] * 8, range(8)))
         errors = [s for r in results for s in r]
         assert errors == [], f"{len(errors)} errors: {errors[:10]}"
         time.sleep(1)
-        after = _tree_rss_kib(server.pid)
+        after = tree_rss(server.pid)
         assert after <= baseline * 1.25 + 20 * 1024, f"server memory grew from {baseline} KiB to {after} KiB"
     finally:
         server.send_signal(signal.SIGTERM)
