@@ -281,6 +281,24 @@ def test_push_backup_restore_commands(oxigraph_server: OxigraphServer, seed_stor
     remote.clear()
 
 
+def test_web_app_configured_with_an_endpoint_serves_the_remote_store(oxigraph_server: OxigraphServer,
+                                                                     seed_nquads: bytes) -> None:
+    """CMOKG_ENDPOINT alone (as `cmokg serve --endpoint` and the environment set it) selects the remote store."""
+    from webapp import create_app
+
+    remote = RemoteStore(oxigraph_server.query_url)
+    remote.clear()
+    remote.add_quads(seed_nquads)
+    app = create_app({"CMOKG_ENDPOINT": oxigraph_server.query_url, "CMOKG_QUERY_WORKERS": 0, "TESTING": True})
+    assert isinstance(app.extensions["cmokg_store"], RemoteStore)
+    response = app.test_client().get("/sparql", query_string={
+        "query": "SELECT (COUNT(*) AS ?n) WHERE { ?c a <https://w3id.org/cmokg/ontology#CMOConfiguration> }"},
+        headers={"Accept": "application/sparql-results+json"})
+    assert response.status_code == 200, response.data
+    assert rows(ox.parse_query_results(response.data, ox.QueryResultsFormat.JSON)) == [(ox.Literal(49),)]
+    remote.clear()
+
+
 def test_web_app_on_a_remote_store(oxigraph_server: OxigraphServer, seed_nquads: bytes) -> None:
     """The web app's SPARQL endpoint answers from the remote store (CMOKG_STORE_OBJECT = a RemoteStore)."""
     from webapp import create_app

@@ -26,6 +26,13 @@ BLUEPRINTS: list[str] = ["pages", "sparql", "linkeddata", "docs", "review"]
 CONFIG: dict[str, tuple[Any, str]] = {
     "CMOKG_STORE": (None, "path of the embedded store; default $CMOKG_STORE or var/store"),
     "CMOKG_STORE_OBJECT": (None, "an already opened EvidenceStore to serve instead (tests, embedding)"),
+    "CMOKG_ENDPOINT": (None, "query URL of a remote SPARQL 1.1 store to serve instead of the embedded one "
+                             "(Oxigraph server, Virtuoso, Fuseki...)"),
+    "CMOKG_UPDATE_ENDPOINT": (None, "update URL of the remote store, when it differs from CMOKG_ENDPOINT"),
+    "CMOKG_DIALECT": (None, "the remote store's kind (see graph.remote.DIALECTS); default: read from its "
+                            "Server header"),
+    "CMOKG_ENDPOINT_USER": (None, "user for the remote store's update endpoint (HTTP digest or basic auth)"),
+    "CMOKG_ENDPOINT_PASSWORD": (None, "password for the remote store's update endpoint"),
     "CMOKG_READ_ONLY": (False, "open the store read-only: no SPARQL Update, and CLI writes are not locked out "
                                "(the default holds the RocksDB lock so CLI writes wait for the server to stop)"),
     "MAX_CONTENT_LENGTH": (1024 * 1024, "largest request body in bytes (queries, updates, forms); "
@@ -74,6 +81,8 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     if config:
         app.config.update(config)
     store = app.config.get("CMOKG_STORE_OBJECT")
+    if store is None:
+        store = importlib.import_module("graph.remote").store_from_config(app.config)
     if store is None:
         path = Path(app.config["CMOKG_STORE"] or os.environ.get("CMOKG_STORE") or DEFAULT_STORE)
         store = EvidenceStore(path, read_only=bool(app.config["CMOKG_READ_ONLY"]))
