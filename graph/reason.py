@@ -20,9 +20,8 @@ from rdflib import Dataset, Graph, Literal
 from rdflib.namespace import XSD
 from rdflib.util import guess_format
 
-ROOT = Path(__file__).resolve().parent.parent
-ONTOLOGY_FILE = ROOT / "ontology" / "cmokg.ttl"
-VOCAB_DIR = ROOT / "ontology" / "vocab"
+from .vocab import ONTOLOGY_FILE, VOCAB_DIR
+
 ONTOLOGY_IRI = "https://w3id.org/cmokg/ontology"
 
 #: Instance data for `check_consistency`: an rdflib graph (a Dataset contributes all its named graphs),

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -16,6 +15,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
+from servers import free_port
 
 from graph.pipeline import build
 from graph.store import EvidenceStore
@@ -112,18 +112,12 @@ def test_home_page_shows_the_graph_counts(client: FlaskClient) -> None:
     assert parser.counts["batches"] == 1
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def live_server(store_path: Path, tmp_path: Path) -> Iterator[str]:
     """`cmokg serve` (gunicorn) on a loopback port, on a copy of the store (the server holds its lock)."""
     copy = tmp_path / "store"
     shutil.copytree(store_path, copy)
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([CMOKG, "serve", "--store", str(copy), "--port", str(port)],
                             stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     url = f"http://127.0.0.1:{port}"
