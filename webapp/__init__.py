@@ -20,7 +20,7 @@ from graph.namespaces import BASE
 from graph.store import DEFAULT_STORE, EvidenceStore
 
 # one blueprint per concern; each module defines `bp`
-BLUEPRINTS: list[str] = ["pages", "sparql", "linkeddata", "docs", "review"]
+BLUEPRINTS: list[str] = ["pages", "sparql", "linkeddata", "docs", "review", "catalog", "browse", "maps", "assets"]
 
 # key -> (default, what it is for)
 CONFIG: dict[str, tuple[Any, str]] = {
