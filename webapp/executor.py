@@ -54,6 +54,9 @@ class Job:
     named_graphs: list[str] | None = None
     union: bool = True
     max_rows: int = 0  # 0: no limit
+    substitutions: tuple[tuple[str, ox.NamedNode | ox.Literal], ...] = ()
+    """Pre-bound variables (name, RDF term), handed to `Store.query(substitutions=...)`: how catalog queries get
+    their parameters without pasting them into the text. Part of the query's identity, like `sparql`."""
 
 
 @dataclass
@@ -110,6 +113,8 @@ def run_job(store: ox.Store, job: Job) -> Outcome:
         kwargs["named_graphs"] = [ox.NamedNode(g) for g in job.named_graphs or []]
     elif job.union:
         kwargs["use_default_graph_as_union"] = True
+    if job.substitutions:
+        kwargs["substitutions"] = {ox.Variable(name): term for name, term in job.substitutions}
     try:
         result = store.query(job.sparql, **kwargs)
         if isinstance(result, ox.QueryTriples):
