@@ -53,6 +53,8 @@ CONFIG: dict[str, tuple[Any, str]] = {
     "CMOKG_REVIEWER_TOKEN": (None, "token a reviewer gives to import a workbook at /review; unset: importing "
                                    "over the web is off (validation still works)"),
     "CMOKG_UPLOAD_LIMIT": (16 * 1024 * 1024, "largest workbook upload at /review in bytes; larger ones get 413"),
+    "CMOKG_ASSETS": (None, "the node_modules folder whose front-end packages (YASGUI, cytoscape) are served at "
+                           "/assets/; default: node_modules at the repository root, as `make install` fills it"),
     "CMOKG_CORS_ORIGIN": ("*", "Access-Control-Allow-Origin sent on every response (no credentials: "
                                "the app sets no cookies)"),
 }

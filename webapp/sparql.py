@@ -11,6 +11,7 @@ process that holds the store for writing, in one transaction, then the workers g
 from __future__ import annotations
 
 import hmac
+import re
 from collections.abc import Iterable
 from typing import Any
 
@@ -19,7 +20,11 @@ from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 
+from graph import catalog
+from graph.namespaces import PREFIXES, sparql_prologue
+
 from . import get_pool, get_store
+from .assets import assets_installed
 from .conneg import FORMAT_IRIS, RDF_TYPES, choose, prefers_html
 from .executor import Job, Outcome, run_job, syntax_message
 from .sparqltext import add_using, has_dataset_clause, has_using_or_with, remote_targets
@@ -269,8 +274,7 @@ def _sd_triples() -> Iterable[ox.Triple]:
 def service_description() -> Response:
     accept = request.headers.get("Accept")
     if prefers_html(accept, RDF_TYPES) and not _format_param(request.args):
-        return Response(render_template("sparql.html", endpoint=public_url("sparql"),
-                                        update=bool(current_app.config["CMOKG_UPDATE_TOKEN"])))
+        return editor_page()
     chosen = choose(accept, RDF_TYPES, _format_param(request.args))
     if chosen is None:
         return error(406, "the service description is RDF: accept one of " + ", ".join(RDF_TYPES))
@@ -291,6 +295,79 @@ def serialize_triples(triples: Iterable[ox.Triple], fmt: ox.RdfFormat, prefixes:
     if prefixes and fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.TRIG, ox.RdfFormat.RDF_XML):
         kwargs["prefixes"] = prefixes
     return ox.serialize(items, **kwargs) or b""
+
+
+# -- the editor for browsers ----------------------------------------------------------------------------
+
+YASGUI_FILES = ("@zazuko/yasgui/build/yasgui.min.js", "@zazuko/yasgui/build/yasgui.min.css")
+STARTER_QUERY = """SELECT ?cmoc ?label ?outcome WHERE {
+  ?cmoc a cmo:CMOConfiguration ;
+    cmo:hasOutcome/cmo:description ?outcome .
+  OPTIONAL { ?cmoc cmo:authorLabel ?label }
+}
+ORDER BY ?cmoc
+LIMIT 20
+"""
+_WHERE = re.compile(r"\bWHERE\s*\{", re.IGNORECASE)
+
+
+def starter_query() -> str:
+    """The editor's first query: PREFIX lines for every namespace of the graph, then a short SELECT."""
+    return sparql_prologue() + "\n" + STARTER_QUERY
+
+
+def example_terms(query: catalog.NamedQuery) -> dict[str, catalog.Term]:
+    """Each parameter's catalog example value (else its default) as an RDF term; parameters with neither
+    are left out."""
+    terms: dict[str, catalog.Term] = {}
+    for param in query.parameters:
+        raw = query.example_values.get(param.name, param.default)
+        if raw is not None:
+            terms[param.name] = catalog.convert(param, raw)
+    return terms
+
+
+def _where_brace(text: str) -> int | None:
+    """Offset just after the first `WHERE {` outside a comment line, where a VALUES clause can open the
+    query's pattern."""
+    for match in _WHERE.finditer(text):
+        line_start = text.rfind("\n", 0, match.start()) + 1
+        if "#" not in text[line_start:match.start()]:
+            return match.end()
+    return None
+
+
+def example_text(query: catalog.NamedQuery) -> str:
+    """A catalog query as editable text: its parameters set by `VALUES` lines at the top of the WHERE pattern
+    (which binds them for the whole pattern, as the catalog's typed substitution does); a parameter with no
+    example or default value stays a variable."""
+    terms = example_terms(query)
+    at = _where_brace(query.text)
+    if not terms or at is None:
+        return query.text
+    lines = "".join(f"\n  VALUES ?{name} {{ {term} }}  # parameter ({query.parameter(name).type}): edit the value"
+                    for name, term in terms.items())
+    return query.text[:at] + lines + query.text[at:]
+
+
+def editor_config() -> dict[str, Any]:
+    """What the page's script gives YASGUI: this endpoint, the graph's prefixes, the first query and the
+    catalog queries as examples."""
+    examples = [{"name": q.name, "title": q.title, "description": q.description, "query": example_text(q)}
+                for q in catalog.load_catalog().values()]
+    return {"endpoint": public_url("sparql"), "prefixes": PREFIXES, "query": starter_query(), "examples": examples}
+
+
+def editor_page() -> Response:
+    """YASGUI when its files are installed, with the plain form inside <noscript>; the plain form alone
+    (and a note saying why) when they are not."""
+    editor = assets_installed(*YASGUI_FILES)
+    r = Response(render_template("sparql.html", endpoint=public_url("sparql"), starter=starter_query(),
+                                 update=bool(current_app.config["CMOKG_UPDATE_TOKEN"]),
+                                 yasgui_files=YASGUI_FILES if editor else None,
+                                 editor=editor_config() if editor else None))
+    r.vary.add("Accept")
+    return r
 
 
 # -- Graph Store Protocol: reads ------------------------------------------------------------------------

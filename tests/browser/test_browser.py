@@ -1,0 +1,161 @@
+"""The web app in a real browser: what a reader does, checked against the store.
+
+Each test opens pages of a live `cmokg serve` on the seed graph in headless chromium (fixtures in
+conftest.py), acts as a reader would (click, fill, submit, run), and compares what the page shows with the
+same question put to the store directly. Any console error, page error or request leaving the server fails
+the test; screenshots go to test-artefacts/.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import pyoxigraph as ox
+import pytest
+from browsing import Visit
+
+from graph import catalog
+from graph.namespaces import BASE, sparql_prologue
+
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
+
+CMO = BASE + "ontology#"
+
+
+def _count(store: ox.Store, where: str) -> int:
+    solutions = store.query(f"{sparql_prologue()}SELECT (COUNT(*) AS ?n) WHERE {{ {where} }}",
+                            use_default_graph_as_union=True)
+    assert isinstance(solutions, ox.QuerySolutions)
+    term = next(iter(solutions))["n"]
+    assert isinstance(term, ox.Literal)
+    return int(term.value)
+
+
+def _rows(store: ox.Store, query: str) -> int:
+    return len(list(store.query(query, use_default_graph_as_union=True)))  # type: ignore[arg-type]
+
+
+# -- 1. home ----------------------------------------------------------------------------------------------
+
+
+def test_home_page_counts_the_cmocs(visit: Visit, seed_store: ox.Store) -> None:
+    visit.goto("/")
+    shown = visit.page.locator('[data-count="cmocs"]').inner_text()
+    visit.screenshot("home")
+    assert int(shown.strip()) == _count(seed_store, "SELECT DISTINCT ?c WHERE { ?c a cmo:CMOConfiguration }")
+    visit.assert_clean()
+
+
+# -- 2. framework -> CMOC page ------------------------------------------------------------------------------
+
+
+def _author_label(store: ox.Store, iri: str) -> str:
+    solutions = store.query(f"SELECT ?l WHERE {{ <{iri}> <{CMO}authorLabel> ?l }}", use_default_graph_as_union=True)
+    labels = [row["l"].value for row in solutions]  # type: ignore[union-attr]
+    assert len(labels) == 1, f"{iri} has labels {labels}"
+    return labels[0]
+
+
+def test_framework_page_leads_to_a_cmoc_page(visit: Visit, seed_store: ox.Store) -> None:
+    visit.goto("/framework")
+    visit.screenshot("framework")
+    first = visit.page.locator("a.cmoc").first
+    with visit.page.expect_navigation():
+        first.click()
+    path = re.sub(r"^https?://[^/]+", "", visit.page.url)
+    assert re.fullmatch(r"/id/cmoc/[^/?#]+", path), visit.page.url
+    visit.screenshot("cmoc-page")
+    label = _author_label(seed_store, BASE + path.lstrip("/"))
+    h1 = visit.page.locator("h1").inner_text().strip()
+    assert h1 == label or h1.endswith(" " + label), (h1, label)
+    visit.assert_clean()
+
+
+# -- 3. a catalog query from the UI -------------------------------------------------------------------------
+
+CATALOG_QUERY, CATALOG_PARAM, CATALOG_VALUE = "mechanism-keyword", "keyword", "trust"
+
+
+def test_catalog_query_from_the_ui(visit: Visit, seed_store: ox.Store) -> None:
+    query = catalog.load_catalog()[CATALOG_QUERY]
+    expected = len(list(catalog.run(seed_store, query, {CATALOG_PARAM: CATALOG_VALUE})))  # type: ignore[arg-type]
+    assert expected > 0
+    visit.goto("/queries")
+    visit.screenshot("queries")
+    with visit.page.expect_navigation():
+        visit.page.locator(f'a.query[href$="/{CATALOG_QUERY}"], a.query[href*="/{CATALOG_QUERY}?"]').first.click()
+    visit.page.locator(f"form#params input[name={CATALOG_PARAM}]").fill(CATALOG_VALUE)
+    visit.screenshot("query-form")
+    with visit.page.expect_navigation():
+        visit.page.locator(f"form#params input[name={CATALOG_PARAM}]").press("Enter")
+    rows = visit.page.locator("table.results tbody tr")
+    rows.first.wait_for()
+    visit.screenshot("query-results")
+    assert rows.count() == expected
+    visit.assert_clean()
+
+
+# -- 4. the SPARQL editor -----------------------------------------------------------------------------------
+
+EDITOR_QUERY = sparql_prologue() + """SELECT ?review ?title WHERE {
+  ?review a cmo:Review .
+  OPTIONAL { ?review dcterms:title ?title }
+} ORDER BY ?review"""
+RESULT_ROWS = ".yasr .dataTable tbody tr"
+
+
+def _open_editor(visit: Visit) -> Any:
+    visit.goto("/sparql")
+    visit.page.wait_for_function("() => window.cmokgEditor && window.cmokgEditor.getTab().getYasqe()")
+    return visit.page
+
+
+def _run_and_count(visit: Visit) -> int:
+    page = visit.page
+    with page.expect_response(lambda r: r.url == visit.base + "/sparql" and r.request.method == "POST") as answer:
+        page.locator(".tabPanel.active .yasqe_queryButton").click()
+    assert answer.value.status == 200, answer.value.text()
+    page.wait_for_function("() => document.querySelectorAll('.tabPanel.active .yasr .dataTable tbody tr').length > 0")
+    return int(page.locator(f".tabPanel.active {RESULT_ROWS}").count())
+
+
+def test_editor_runs_a_query_and_shows_a_table(visit: Visit, seed_store: ox.Store) -> None:
+    page = _open_editor(visit)
+    preset = page.evaluate("() => window.cmokgEditor.getTab().getYasqe().getValue()")
+    assert preset.startswith(sparql_prologue()), "the graph's prefixes are preset in the first query"
+    visit.screenshot("editor")
+    page.evaluate("(q) => window.cmokgEditor.getTab().getYasqe().setValue(q)", EDITOR_QUERY)
+    shown = _run_and_count(visit)
+    visit.screenshot("editor-results")
+    expected = _rows(seed_store, EDITOR_QUERY)
+    assert 0 < expected <= 50  # one page of the results table
+    assert shown == expected
+    visit.assert_clean()
+
+
+def test_editor_offers_the_catalog_as_examples(visit: Visit, seed_store: ox.Store) -> None:
+    page = _open_editor(visit)
+    names = page.locator("#examples button.example").evaluate_all("(bs) => bs.map((b) => b.dataset.name)")
+    assert names == sorted(catalog.load_catalog())
+    page.locator(f'#examples button.example[data-name="{CATALOG_QUERY}"]').click()
+    title = catalog.load_catalog()[CATALOG_QUERY].title
+    assert page.evaluate("() => window.cmokgEditor.getTab().getName()") == title
+    shown = _run_and_count(visit)
+    visit.screenshot("example-results")
+    query = catalog.load_catalog()[CATALOG_QUERY]
+    assert shown == len(list(catalog.run(seed_store, query, query.example_values)))  # type: ignore[arg-type]
+    visit.assert_clean()
+
+
+# -- 5. the CMOC network ------------------------------------------------------------------------------------
+
+
+def test_network_page_draws_nodes(visit: Visit) -> None:
+    visit.goto("/maps/network")
+    page = visit.page
+    page.wait_for_function("() => window.cmokgNetwork && window.cmokgNetwork.nodes().length > 0")
+    page.locator("#network canvas").first.wait_for()
+    visit.screenshot("network")
+    assert page.evaluate("() => window.cmokgNetwork.nodes().length") > 0
+    visit.assert_clean()
