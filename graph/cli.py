@@ -23,7 +23,7 @@ from .report import Report, csv_safe
 from .store import DEFAULT_STORE, EvidenceStore, StoreError
 
 OK, REFUSED, BAD_INPUT = 0, 1, 2
-COMMAND_MODULES: list[str] = ["graph.cli_review", "graph.cli_store"]  # each defines register(command)
+COMMAND_MODULES: list[str] = ["graph.cli_review", "graph.cli_store", "graph.cli_map"]  # each defines register(command)
 # Piped output (tests, scripts) gets wide lines instead of an 80-column wrap.
 out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, highlight=False)
@@ -148,7 +148,7 @@ def cmd_import(args: argparse.Namespace) -> int:
 
 
 def cmd_query(args: argparse.Namespace) -> int:
-    from .catalog import CatalogError, ParameterError, bind, load_catalog, run
+    from .catalog import CatalogError, ParameterError, bind, load_catalog, page, run
 
     values: dict[str, str] = {}
     for item in args.param or []:
@@ -165,15 +165,15 @@ def cmd_query(args: argparse.Namespace) -> int:
         nq = catalog[args.query]
         try:
             bind(nq, values)
-            result = run(store.ox, nq, values)
+            result = run(store.ox, nq, values, page(args.limit, args.offset))
         except ParameterError as exc:
             raise UsageError(str(exc)) from None
     else:
         path = Path(args.query)
         if not path.is_file():
             raise UsageError(f"{args.query!r} is neither a catalog query ({', '.join(sorted(catalog))}) nor a file")
-        if values:
-            raise UsageError("--param works with catalog queries only")
+        if values or args.limit is not None or args.offset is not None:
+            raise UsageError("--param, --limit and --offset work with catalog queries only")
         try:
             result = store.query(path.read_text(encoding="utf-8"))
         except SyntaxError as exc:
@@ -325,6 +325,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = command("query", "run a catalog query by name (see queries/catalog) or a .rq file")
     p.add_argument("query", metavar="NAME|FILE")
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a catalog query parameter (repeatable)")
+    p.add_argument("--limit", metavar="N", help="at most N rows of a catalog query (a page)")
+    p.add_argument("--offset", metavar="N", help="skip the first N rows of a catalog query (with --limit: a page)")
     p.add_argument("--format", choices=("table", "json", "xml", "csv", "tsv"), default="table")
     p.set_defaults(func=cmd_query)
 

@@ -1,7 +1,69 @@
-"""Evidence maps on the web: the dimension x setting matrix and the CMOC network."""
+"""Evidence maps on the web: the dimension x setting matrix and the CMOC network.
+
+The drawings are the ones `cmokg map` writes (graph/maps.py), with links made local: a matrix cell links to
+the list of its CMOCs (/cmocs?dimension=...&setting=...), a CMOC to its /id/cmoc/... page. /maps/matrix is an
+HTML table that needs no JavaScript; /maps/network is explored with cytoscape (served from node_modules by
+the assets blueprint) fed by /maps/network.json, and without JavaScript shows the same network as an SVG and
+a table of links.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, Response, jsonify, render_template, url_for
+
+from graph.maps import Cell, cmoc_network, evidence_matrix, matrix_scene, network_scene, to_svg
+
+from . import get_store
+from .assets import assets_installed
+from .linkeddata import local_path
 
 bp = Blueprint("maps", __name__)
+
+CYTOSCAPE = "cytoscape/dist/cytoscape.min.js"
+SVG = "image/svg+xml"
+
+
+def cell_url(cell: Cell) -> str:
+    return url_for("browse.cmocs", dimension=cell.dimension.slug, setting=cell.setting.slug)
+
+
+def _local(iri: str) -> str:
+    return local_path(iri) or iri
+
+
+@bp.route("/maps")
+def index() -> str:
+    return render_template("maps.html")
+
+
+@bp.route("/maps/matrix")
+def matrix() -> str:
+    m = evidence_matrix(get_store())
+    rows = [[m.cell(d, s) for s in m.settings] for d in m.dimensions]
+    return render_template("maps_matrix.html", matrix=m, rows=rows, cell_url=cell_url, strongest=m.max_strength)
+
+
+@bp.route("/maps/matrix.svg")
+def matrix_svg() -> Response:
+    scene = matrix_scene(evidence_matrix(get_store()), cell_url)
+    return Response(to_svg(scene), mimetype=SVG)
+
+
+@bp.route("/maps/network")
+def network() -> str:
+    net = cmoc_network(get_store())
+    svg = to_svg(network_scene(net), _local)
+    labels = {c.iri: c.label for c in net.cmocs}
+    return render_template("maps_network.html", network=net, svg=svg, labels=labels,
+                           interactive=assets_installed(CYTOSCAPE), cytoscape=CYTOSCAPE)
+
+
+@bp.route("/maps/network.json")
+def network_json() -> Response:
+    """Cytoscape.js elements: {"nodes": [...], "edges": [...]}, CMOC nodes carrying the href of their page."""
+    return jsonify(cmoc_network(get_store()).elements(_local))
+
+
+@bp.route("/maps/network.svg")
+def network_svg() -> Response:
+    return Response(to_svg(network_scene(cmoc_network(get_store())), _local), mimetype=SVG)

@@ -1,0 +1,43 @@
+"""`cmokg map matrix|network --out FILE.svg|FILE.png`: the evidence maps as files.
+
+The drawing is the one the web app serves at /maps/matrix.svg and /maps/network.svg (graph/maps.py); the
+file's suffix picks SVG (written as text) or PNG (painted by matplotlib's Agg canvas). Links in the SVG are
+the IRIs of the CMOCs, which dereference at the web app's /id/... pages.
+"""
+
+from __future__ import annotations
+
+import argparse
+from collections.abc import Callable
+from pathlib import Path
+
+from .maps import MAPS, to_png, to_svg
+
+Command = Callable[[str, str], argparse.ArgumentParser]
+WRITERS = {".svg", ".png"}
+
+
+def cmd_map(args: argparse.Namespace) -> int:
+    from .cli import OK, UsageError, _open, out
+
+    path = Path(args.out)
+    suffix = path.suffix.lower()
+    if suffix not in WRITERS:
+        raise UsageError(f"--out {args.out}: the file name must end in .svg or .png (it picks the format)")
+    if not path.parent.is_dir():
+        raise UsageError(f"--out {args.out}: no folder {path.parent}")
+    scene = MAPS[args.map](_open(args, read_only=True))
+    if suffix == ".svg":
+        path.write_text(to_svg(scene), encoding="utf-8")
+    else:
+        path.write_bytes(to_png(scene))
+    out.print(f"wrote {path} ({args.map}, {round(scene.width)}x{round(scene.height)})", markup=False)
+    return OK
+
+
+def register(command: Command) -> None:
+    p = command("map", "draw an evidence map (dimension x setting matrix, or CMOC network) as SVG or PNG")
+    p.add_argument("map", choices=tuple(MAPS), help="matrix: CMOCs per framework dimension and setting, shaded by "
+                   "evidence strength; network: context -> mechanism -> outcome per CMOC and leadsTo chains")
+    p.add_argument("--out", required=True, metavar="FILE.svg|FILE.png", help="output file; its suffix picks the format")
+    p.set_defaults(func=cmd_map)
