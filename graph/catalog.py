@@ -8,6 +8,10 @@ the web app and the tests all read one source.
 Parameters never become query text: :func:`bind` turns each value into an RDF term of the declared type and
 :func:`run` hands the terms to ``pyoxigraph.Store.query(substitutions=...)`` (SEP-0007), which is why a
 parameter has to appear in the query's SELECT projection.
+
+Listings stay usable on large graphs through paging: :func:`page` validates ``limit`` and ``offset`` as
+non-negative integers and :func:`paged_text` appends them as ``LIMIT``/``OFFSET`` clauses built from those
+integers (never from the text the caller gave), so catalog queries may not carry their own.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ PARAM_TYPES = ("string", "integer", "decimal", "boolean", "date", "iri")
 """Declared parameter types and the RDF term each becomes (see :func:`convert`)."""
 
 HEADER_KEYS = ("title", "description", "param", "example")
+PAGING = ("limit", "offset")
+"""Names reserved for paging: no query parameter may take them."""
+MAX_PAGING = 10**9
+"""The largest ``limit`` or ``offset`` accepted (the SPARQL engine takes them as machine integers)."""
 NO_DEFAULT = "-"
 REQUIRED = "(required)"
 
@@ -41,6 +49,7 @@ _INTEGER = re.compile(r"^[+-]?[0-9]+$")
 _DECIMAL = re.compile(r"^[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)$")
 _DATE = re.compile(r"^[0-9]{4}-[0-9]{2}-[0-9]{2}$")
 _BOOLEAN = {"true": "true", "false": "false", "1": "true", "0": "false"}
+_OWN_PAGING = re.compile(r"\b(?:LIMIT|OFFSET)\s+[0-9]+\s*$", re.IGNORECASE)
 # An absolute IRI: a scheme, then no character that RFC 3987 forbids or that could end an IRIREF token.
 _IRI = re.compile(r'^[A-Za-z][A-Za-z0-9+.\-]*:[^\x00-\x20<>"{}|^`\\\x7f]+$')
 
@@ -73,6 +82,14 @@ class Parameter:
     default: str | None
     description: str
     required: bool = False
+
+
+@dataclass(frozen=True)
+class Page:
+    """Which rows of a result to return: at most ``limit`` (``None``: all) after skipping ``offset``."""
+
+    limit: int | None = None
+    offset: int = 0
 
 
 @dataclass(frozen=True)
@@ -166,6 +183,8 @@ def load_query(path: Path, kind: str = "catalog") -> NamedQuery:
         if any(p.name == param.name for p in params):
             raise CatalogError(path, number, f"parameter {param.name!r} declared twice")
         params.append(param)
+    if _OWN_PAGING.search(body.rstrip()):
+        raise CatalogError(path, len(lines), "the query ends in LIMIT/OFFSET; leave them out (paging adds them)")
     if kind == "qc" and params:
         raise CatalogError(path, field_lines["param"][0], "quality checks take no parameters")
     example = fields["example"][0] if fields["example"] else ""
@@ -191,6 +210,8 @@ def _parse_param(path: Path, number: int, value: str, body: str) -> Parameter:
     name, type_, default, description = parts
     if not _VARNAME.match(name):
         raise CatalogError(path, number, f"parameter name {name!r} is not a SPARQL variable name")
+    if name.lower() in PAGING:
+        raise CatalogError(path, number, f"parameter name {name!r} is reserved for paging")
     if type_ not in PARAM_TYPES:
         raise CatalogError(path, number, f"parameter type {type_!r} is not one of {', '.join(PARAM_TYPES)}")
     if not description:
@@ -306,9 +327,40 @@ def bind(query: NamedQuery, values: Mapping[str, str]) -> dict[ox.Variable, Term
     return bound
 
 
+def page(limit: str | int | None = None, offset: str | int | None = None) -> Page:
+    """A validated :class:`Page`; :class:`ParameterError` naming ``limit`` or ``offset`` when either is not a
+    whole number from 0 to :data:`MAX_PAGING`. ``None`` or an empty value means no limit / offset 0."""
+    return Page(_paging_number("limit", limit), _paging_number("offset", offset) or 0)
+
+
+def _paging_number(name: str, value: str | int | None) -> int | None:
+    if value is None or value == "":
+        return None
+    text = str(value).strip()
+    if not text.isascii() or not text.isdigit():
+        raise ParameterError(name, f"{value!r} is not a whole number of rows (0 or more)")
+    number = int(text)
+    if number > MAX_PAGING:
+        raise ParameterError(name, f"{number} is more than {MAX_PAGING}")
+    return number
+
+
+def paged_text(query: NamedQuery, rows: Page | None = None) -> str:
+    """The query's text with ``LIMIT``/``OFFSET`` clauses for ``rows`` appended (written from integers)."""
+    if rows is None or (rows.limit is None and not rows.offset):
+        return query.text
+    clauses = ([f"LIMIT {int(rows.limit)}"] if rows.limit is not None else []) + (
+        [f"OFFSET {int(rows.offset)}"] if rows.offset else []
+    )
+    return query.text.rstrip() + "\n" + "\n".join(clauses) + "\n"
+
+
 def run(
-    store: ox.Store, query: NamedQuery, values: Mapping[str, str] | None = None
+    store: ox.Store, query: NamedQuery, values: Mapping[str, str] | None = None, rows: Page | None = None
 ) -> ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples:
-    """Evaluate a named query over the union of all named graphs with its parameters bound safely."""
+    """Evaluate a named query over the union of all named graphs with its parameters bound safely, optionally
+    one page of its rows."""
     substitutions = bind(query, values or {})
-    return store.query(query.text, substitutions=substitutions or None, use_default_graph_as_union=True)
+    return store.query(
+        paged_text(query, rows), substitutions=substitutions or None, use_default_graph_as_union=True
+    )

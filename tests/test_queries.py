@@ -7,6 +7,8 @@ The same catalog and QC tests run on the real built graph through the ``seed_sto
 
 from __future__ import annotations
 
+import re
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,18 +16,26 @@ import pyoxigraph as ox
 import pytest
 
 from graph.catalog import (
+    MAX_PAGING,
     QUERIES_ROOT,
     CatalogError,
     NamedQuery,
+    Page,
     ParameterError,
     bind,
     load_catalog,
     load_qc,
     load_query,
+    page,
+    paged_text,
     run,
 )
+from graph.pipeline import import_workbook
+from graph.store import EvidenceStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini.trig"
+FIXTURE_ADDITIONS = Path(__file__).parent / "fixtures" / "mini-catalog.trig"
+WORKBOOKS = Path(__file__).parent / "fixtures" / "workbooks"
 BASE = "https://w3id.org/cmokg/"
 ID = BASE + "id/"
 CMO = BASE + "ontology#"
@@ -40,8 +50,21 @@ XSD_INTEGER = ox.NamedNode("http://www.w3.org/2001/XMLSchema#integer")
 CATALOG = load_catalog()
 QC = load_qc()
 INJECTIONS = ['x" } ; DROP ALL ; #', '") || true || ("', "trust' || 'a", "x> } ; DROP ALL ; <y", "*"]
-SEED_NONEMPTY = {"all-cmocs", "batches", "documents"}
-"""Catalog queries that must return rows on any real built graph (it has documents, CMOCs and a batch)."""
+SEED_NONEMPTY = {
+    "all-cmocs",
+    "batches",
+    "documents",
+    "setting-dimension-comparison",
+    "shared-mechanisms",
+    "weak-evidence-cmocs",
+    "cited-sources-with-evidence",
+    "programme-theory-cmocs",
+}
+"""Catalog queries whose example must return rows on the real built graph (the seed data)."""
+MINI_VALUES: dict[str, dict[str, str]] = {
+    "cited-sources-with-evidence": {"citing": ID + "source/calderon2021"},
+}
+"""Parameter values for the mini fixture where the example (and default) names a document of the seed data."""
 
 Row = dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple]
 
@@ -57,7 +80,12 @@ def cmo(name: str) -> ox.NamedNode:
 def load_mini() -> ox.Store:
     store = ox.Store()
     store.load(path=str(FIXTURE), format=ox.RdfFormat.TRIG)
+    store.load(path=str(FIXTURE_ADDITIONS), format=ox.RdfFormat.TRIG)
     return store
+
+
+def mini_values(query: NamedQuery) -> dict[str, str]:
+    return MINI_VALUES.get(query.name, dict(query.example_values))
 
 
 def rows(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples) -> list[Row]:
@@ -66,8 +94,10 @@ def rows(result: ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples) -> list[
     return [{n: s[n] for n in names if s[n] is not None} for s in result]
 
 
-def run_rows(store: ox.Store, query: NamedQuery, values: dict[str, str] | None = None) -> list[Row]:
-    return rows(run(store, query, values or {}))
+def run_rows(
+    store: ox.Store, query: NamedQuery, values: dict[str, str] | None = None, rows_page: Page | None = None
+) -> list[Row]:
+    return rows(run(store, query, values or {}, rows_page))
 
 
 @pytest.fixture(scope="module")
@@ -115,9 +145,10 @@ def test_readme_documents_every_query() -> None:
 
 @pytest.mark.parametrize("query", CATALOG.values(), ids=lambda q: q.name)
 def test_catalog_query_returns_rows(query: NamedQuery, catalog_store: ox.Store) -> None:
-    found = run_rows(catalog_store, query, dict(query.example_values))
-    assert found, f"{query.name} returned no rows on the mini fixture with {query.example_values}"
-    for name, value in query.example_values.items():
+    values = mini_values(query)
+    found = run_rows(catalog_store, query, values)
+    assert found, f"{query.name} returned no rows on the mini fixture with {values}"
+    for name, value in values.items():
         expected = bind(query, {name: value})[ox.Variable(name)]
         assert all(row.get(name) == expected for row in found), f"?{name} is not the bound value"
 
@@ -126,10 +157,11 @@ def test_catalog_query_returns_rows(query: NamedQuery, catalog_store: ox.Store) 
     "query", [q for q in CATALOG.values() if not any(p.required for p in q.parameters)], ids=lambda q: q.name
 )
 def test_catalog_query_without_parameters_returns_rows(query: NamedQuery, catalog_store: ox.Store) -> None:
-    assert run_rows(catalog_store, query), f"{query.name} with its defaults returned no rows"
+    values = MINI_VALUES.get(query.name, {})
+    assert run_rows(catalog_store, query, values), f"{query.name} with its defaults returned no rows"
 
 
-CONCATENATED = {"cmocLabels": ", ", "sourceTitles": " | "}
+CONCATENATED = {"cmocLabels": ", ", "sourceTitles": " | ", "documentIds": ", ", "resources": ", ", "labels": " | "}
 """GROUP_CONCAT columns, whose order SPARQL leaves open: compared as sets of parts."""
 
 
@@ -150,7 +182,7 @@ def test_rows_do_not_repeat_when_graphs_repeat_a_triple(query: NamedQuery, catal
     copy = ox.NamedNode(ID + "batch/1111111111111111")
     for quad in list(doubled.quads_for_pattern(None, None, None, BATCH)):
         doubled.add(ox.Quad(quad.subject, quad.predicate, quad.object, copy))
-    values = dict(query.example_values)
+    values = mini_values(query)
     found = frozen(run_rows(doubled, query, values))
     assert len(found) == len(set(found)), "duplicate rows"
     if query.name != "batches":  # the copy is a second graph describing the batch: one more row, rightly
@@ -225,6 +257,103 @@ def test_documents_filters_by_integer_year(catalog_store: ox.Store) -> None:
     assert bind(query, {"since": " 2022 "})[ox.Variable("since")] == ox.Literal("2022", datatype=XSD_INTEGER)
 
 
+def test_setting_dimension_comparison_filters_by_setting_text_or_iri(catalog_store: ox.Store) -> None:
+    query = CATALOG["setting-dimension-comparison"]
+    found = run_rows(catalog_store, query, dict(query.example_values))
+    assert [(r["cmoc"], r["resources"].value, int(r["supportingFragments"].value)) for r in found] == [
+        (iri("cmoc/w1"), "leadership", 0)
+    ]
+    assert found[0]["settingLabel"].value == "link workers"
+    assert found[0]["document"] == iri("source/linkworkers2023")
+    assert found[0]["context"].value == "Practice manager champions the link worker role"
+    by_iri = run_rows(catalog_store, query, {"setting": ID + "concept/setting/link-workers"})
+    assert {r["cmoc"] for r in by_iri} == {iri("cmoc/t1"), iri("cmoc/w1")}
+    everything = run_rows(catalog_store, query)
+    assert len(everything) == 4
+    assert {(r["cmoc"], int(r["supportingFragments"].value)) for r in everything} == {
+        (iri("cmoc/t1"), 1), (iri("cmoc/t2"), 1), (iri("cmoc/t3"), 1), (iri("cmoc/w1"), 0)
+    }
+    assert [r["settingLabel"].value for r in everything] == sorted(r["settingLabel"].value for r in everything)
+
+
+def test_shared_mechanisms_counts_documents_against_min(catalog_store: ox.Store) -> None:
+    query = CATALOG["shared-mechanisms"]
+    found = run_rows(catalog_store, query, {"min": "2"})
+    assert [(r["kind"].value, r["mechanism"], int(r["documents"].value), int(r["cmocs"].value)) for r in found] == [
+        ("framework resource", iri("concept/framework/leadership"), 2, 2)
+    ]
+    assert found[0]["dimensionLabel"].value == "organisational contingencies"
+    assert set(found[0]["documentIds"].value.split(", ")) == {"calderon2021", "linkworkers2023"}
+    assert run_rows(catalog_store, query, {"min": "3"}) == []
+    assert len(run_rows(catalog_store, query, {"min": "1"})) > len(found)
+
+
+def test_shared_mechanisms_matches_wording_across_documents() -> None:
+    store = load_mini()
+    # w1's resource reworded like t2's, with other case, spacing and a full stop: one shared wording
+    store.remove(ox.Quad(iri("cmoc/w1/resource"), cmo("description"),
+                         ox.Literal("Regular supervision and a shared office"), BATCH))
+    add(store, iri("cmoc/w1/resource"), cmo("description"), ox.Literal("welcoming  volunteers who remember THEM."))
+    found = run_rows(store, CATALOG["shared-mechanisms"], {"min": "2"})
+    wording = [r for r in found if r["kind"].value == "resource wording"]
+    assert [(r["label"].value, int(r["documents"].value)) for r in wording] == [
+        ("welcoming volunteers who remember them", 2)
+    ]
+    assert "mechanism" not in wording[0]
+
+
+def test_weak_evidence_cmocs_gives_the_basis(catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, CATALOG["weak-evidence-cmocs"])
+    assert {(r["cmoc"], r["basis"].value, int(r["supporting"].value)) for r in found} == {
+        (iri("cmoc/t2"), "low rigour only", 1),
+        (iri("cmoc/t3"), "reviewer inference only", 1),
+    }
+    store = load_mini()
+    add(store, iri("evidence/e4"), cmo("rigour"), iri("concept/appraisal/low"))
+    add(store, iri("evidence/e1"), cmo("interpretiveLevel"), iri("concept/level/reviewer"))
+    remove(store, iri("evidence/e1"), cmo("interpretiveLevel"))
+    found = {r["cmoc"]: r["basis"].value for r in run_rows(store, CATALOG["weak-evidence-cmocs"])}
+    assert found == {iri("cmoc/t2"): "low rigour only", iri("cmoc/t3"): "reviewer inference and low rigour only"}
+
+
+def test_cited_sources_with_evidence_counts_fragments(catalog_store: ox.Store) -> None:
+    query = CATALOG["cited-sources-with-evidence"]
+    found = run_rows(catalog_store, query, {"citing": ID + "source/calderon2021"})
+    assert [
+        (r["cited"], int(r["fragments"].value), int(r["supporting"].value), int(r["refuting"].value),
+         int(r["cmocs"].value))
+        for r in found
+    ] == [(iri("source/linkworkers2023"), 3, 3, 0, 3)]
+    assert run_rows(catalog_store, query, {"citing": ID + "source/linkworkers2023"}) == []
+    assert query.parameter("citing").default == ID + "source/griffiths2023"
+
+
+def test_programme_theory_cmocs_by_name_or_iri(catalog_store: ox.Store) -> None:
+    query = CATALOG["programme-theory-cmocs"]
+    by_name = run_rows(catalog_store, query, {"theory": "ENGAGEMENT"})
+    by_iri = run_rows(catalog_store, query, {"theory": ID + "theory/calderon2021/engagement"})
+    assert [r["cmoc"] for r in by_name] == [r["cmoc"] for r in by_iri] == [iri("cmoc/t1"), iri("cmoc/t2")]
+    assert [(int(r["supporting"].value), int(r["refuting"].value)) for r in by_name] == [(1, 0), (1, 1)]
+    assert by_name[0]["theoryDocument"] == iri("source/calderon2021")
+    assert run_rows(catalog_store, query, {"theory": "Engage"}) == []
+    with pytest.raises(ParameterError) as caught:
+        bind(query, {})
+    assert caught.value.name == "theory"
+
+
+def test_batch_changes_of_a_first_import_are_all_added(catalog_store: ox.Store) -> None:
+    found = run_rows(catalog_store, CATALOG["batch-changes"], {"batch": BATCH.value})
+    assert {r["change"].value for r in found} == {"added"}
+    assert {(r["kind"].value, r["identifier"].value) for r in found} == {
+        ("CMOC", "t1"), ("CMOC", "t2"), ("CMOC", "t3"), ("CMOC", "w1"),
+        ("source", "calderon2021"), ("source", "linkworkers2023"),
+        ("evidence", "e1"), ("evidence", "e2"), ("evidence", "e3"), ("evidence", "e4"),
+    }
+    quote = next(r for r in found if r["node"] == iri("evidence/e1"))
+    assert quote["labels"].value == "Having the time to listen is what makes them trust you."
+    assert run_rows(catalog_store, CATALOG["batch-changes"], {"batch": ID + "batch/ffffffffffffffff"}) == []
+
+
 # --- parameters ---------------------------------------------------------------------------------------
 
 
@@ -241,7 +370,7 @@ def test_string_parameter_is_only_ever_a_literal(
 ) -> None:
     """Text that would break out of a string in a pasted query matches nothing and changes nothing."""
     size = len(catalog_store)
-    values = {**query.example_values, name: injection}
+    values = {**mini_values(query), name: injection}
     assert bind(query, values)[ox.Variable(name)] == ox.Literal(injection)
     assert run_rows(catalog_store, query, values) == []
     assert len(catalog_store) == size
@@ -279,6 +408,8 @@ def test_iri_parameter_rejects_non_iris(query: NamedQuery, name: str, value: str
             with pytest.raises(ParameterError) as caught:
                 bind(query, {name: value})
             assert caught.value.name == name
+        elif param.default is not None:
+            assert bind(query, {name: value})[ox.Variable(name)] == ox.NamedNode(param.default)
         else:
             assert ox.Variable(name) not in bind(query, {name: value})
         return
@@ -536,3 +667,265 @@ def test_qc_query_on_seed_graph(query: NamedQuery, request: pytest.FixtureReques
     store = seed_store_or_skip(request)
     found = run_rows(store, query)
     assert found == [], [row["message"].value for row in found[:20]]
+
+
+# --- the new catalog queries on the seed graph, checked against the triples themselves -----------------
+
+
+def objects(store: ox.Store, subject: ox.NamedNode, predicate: ox.NamedNode) -> set[ox.NamedNode | ox.Literal]:
+    return {q.object for q in store.quads_for_pattern(subject, predicate, None, None)}
+
+
+def subjects(store: ox.Store, predicate: ox.NamedNode, obj: ox.NamedNode) -> set[ox.NamedNode]:
+    return {q.subject for q in store.quads_for_pattern(None, predicate, obj, None)}
+
+
+def instances(store: ox.Store, cls: ox.NamedNode, graph: ox.NamedNode | None = None) -> set[ox.NamedNode]:
+    return {q.subject for q in store.quads_for_pattern(None, RDF_TYPE, cls, graph)}
+
+
+SKOS_BROADER = ox.NamedNode(SKOS + "broader")
+SKOS_NARROWER = ox.NamedNode(SKOS + "narrower")
+SKOS_PREF = ox.NamedNode(SKOS + "prefLabel")
+CITES = ox.NamedNode("http://purl.org/spar/cito/cites")
+RDFS_LABEL = ox.NamedNode("http://www.w3.org/2000/01/rdf-schema#label")
+
+
+def dimension_of(store: ox.Store, resource: ox.NamedNode) -> set[ox.NamedNode]:
+    return objects(store, resource, SKOS_BROADER) | subjects(store, SKOS_NARROWER, resource)
+
+
+def test_setting_dimension_comparison_on_seed_graph(request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    query = CATALOG["setting-dimension-comparison"]
+    found = run_rows(store, query, dict(query.example_values))
+    setting = iri("concept/setting/link-workers")
+    dimension = ox.NamedNode(query.example_values["dimension"])
+    expected: dict[ox.NamedNode, set[str]] = {}
+    for cmoc in subjects(store, cmo("inSetting"), setting):
+        for resource in objects(store, cmoc, cmo("drawsOn")):
+            if dimension in dimension_of(store, resource):
+                label = next(iter(objects(store, resource, SKOS_PREF)))
+                expected.setdefault(cmoc, set()).add(label.value)
+    assert len(expected) >= 5
+    assert {r["cmoc"]: set(r["resources"].value.split(", ")) for r in found} == expected
+    assert len(found) == len(expected)
+    for row in found:
+        assert row["settingConcept"] == setting and row["dimension"] == dimension
+        assert int(row["supportingFragments"].value) == len(subjects(store, cmo("supports"), row["cmoc"]))
+    documents = {row["document"] for row in found}
+    assert len(documents) >= 3, "side by side across reviews"
+
+
+def normalised(text: str) -> str:
+    return re.sub(r"^ | ?\.? ?$", "", re.sub(r"\s+", " ", text).lower())
+
+
+def test_shared_mechanisms_on_seed_graph(request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    found = run_rows(store, CATALOG["shared-mechanisms"], {"min": "3"})
+    documents: dict[object, set[object]] = {}
+    for resource in instances(store, cmo("FrameworkResource")):
+        for cmoc in subjects(store, cmo("drawsOn"), resource):
+            documents.setdefault(("framework resource", resource), set()).update(
+                objects(store, cmoc, cmo("statedIn"))
+            )
+    for part, kind in ((cmo("hasResource"), "resource wording"), (cmo("hasReasoning"), "reasoning wording")):
+        for quad in store.quads_for_pattern(None, part, None, None):
+            [cmoc] = subjects(store, cmo("hasMechanism"), quad.subject)
+            for text in objects(store, quad.object, cmo("description")):
+                documents.setdefault((kind, normalised(text.value)), set()).update(
+                    objects(store, cmoc, cmo("statedIn"))
+                )
+    expected = {key: len(docs) for key, docs in documents.items() if len(docs) >= 3}
+    got = {
+        (r["kind"].value, r["mechanism"] if "mechanism" in r else r["label"].value): int(r["documents"].value)
+        for r in found
+    }
+    assert got == expected
+    assert len(got) >= 5
+    counts = [int(r["documents"].value) for r in found]
+    assert counts == sorted(counts, reverse=True)
+
+
+def test_weak_evidence_cmocs_on_seed_graph(request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    found = run_rows(store, CATALOG["weak-evidence-cmocs"])
+    reviewer, low = iri("concept/level/reviewer"), iri("concept/appraisal/low")
+    expected = {}
+    for cmoc in instances(store, cmo("CMOConfiguration")):
+        fragments = subjects(store, cmo("supports"), cmoc)
+        if not fragments:
+            continue
+        by_reviewer = all(reviewer in objects(store, e, cmo("interpretiveLevel")) for e in fragments)
+        by_low = all(low in objects(store, e, cmo("rigour")) for e in fragments)
+        if by_reviewer or by_low:
+            basis = {(True, True): "reviewer inference and low rigour only", (True, False): "reviewer inference only",
+                     (False, True): "low rigour only"}[(by_reviewer, by_low)]
+            expected[cmoc] = basis
+    assert {r["cmoc"]: r["basis"].value for r in found} == expected
+    assert "low rigour only" in expected.values() and "reviewer inference only" in expected.values()
+
+
+def test_cited_sources_with_evidence_on_seed_graph(request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    query = CATALOG["cited-sources-with-evidence"]
+    found = run_rows(store, query)  # the default: the link workers' perspectives study
+    citing = iri("source/griffiths2023")
+    assert "Link Workers" in next(iter(objects(store, citing, ox.NamedNode("http://purl.org/dc/terms/title")))).value
+    has_source, has_target = ox.NamedNode(OA + "hasSource"), ox.NamedNode(OA + "hasTarget")
+    expected = {}
+    for cited in objects(store, citing, CITES):
+        fragments = {
+            e
+            for target in subjects(store, has_source, cited)
+            for e in subjects(store, has_target, target)
+            if objects(store, e, cmo("supports")) | objects(store, e, cmo("refutes"))
+        }
+        if fragments:
+            expected[cited] = len(fragments)
+    assert {r["cited"]: int(r["fragments"].value) for r in found} == expected
+    assert len(expected) >= 3
+    assert all(r["citing"] == citing for r in found)
+
+
+def test_programme_theory_cmocs_on_seed_graph(request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    found = run_rows(store, CATALOG["programme-theory-cmocs"], {"theory": "Engagement"})
+    theories = {
+        t for t in instances(store, cmo("ProgrammeTheory"))
+        if any(label.value.lower() == "engagement" for label in objects(store, t, RDFS_LABEL))
+    }
+    assert len(theories) >= 2
+    expected = {(t, c) for t in theories for c in subjects(store, cmo("refines"), t)}
+    assert {(r["theoryNode"], r["cmoc"]) for r in found} == expected
+
+
+def test_batch_changes_on_seed_graph(request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    kinds = {cmo("CMOConfiguration"): "CMOC", cmo("Review"): "source", cmo("Study"): "source",
+             cmo("GreyLiterature"): "source", cmo("EvidenceFragment"): "evidence"}
+    batches = instances(store, cmo("ImportBatch"))
+    assert len(batches) == 13
+    for batch in batches:
+        found = run_rows(store, CATALOG["batch-changes"], {"batch": batch.value})
+        expected = {(kind, node) for cls, kind in kinds.items() for node in instances(store, cls, batch)}
+        assert {(r["kind"].value, r["node"]) for r in found} == expected
+        assert {r["change"].value for r in found} == {"added"}
+
+
+# --- batch-changes on a revised workbook ---------------------------------------------------------------
+
+
+def revise(folder: Path) -> None:
+    """Correct fx-e1's quote, drop fx-e3, add fx-e4."""
+    evidence = folder / "evidence.csv"
+    lines = evidence.read_text(encoding="utf-8").splitlines()
+    lines = [line.replace("Training made conversations feel natural.", "Training made talking feel natural.")
+             for line in lines if not line.startswith("fx-e3,")]
+    lines.append("fx-e4,fx-c1,fx-review,Link workers who were trained felt confident.,6,Results,supports,author,,")
+    evidence.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def changes(store: EvidenceStore, batch: str) -> set[tuple[str, str, str]]:
+    found = run_rows(store.ox, CATALOG["batch-changes"], {"batch": batch})
+    return {(r["change"].value, r["kind"].value, r["node"].value.rsplit("/", 1)[-1]) for r in found}
+
+
+def test_batch_changes_of_a_revision(schema_store: EvidenceStore, tmp_path: Path) -> None:
+    folder = tmp_path / "extraction"
+    shutil.copytree(WORKBOOKS / "good", folder)
+    first = import_workbook(schema_store, [folder], reviewer="r")
+    assert first.imported and first.batch
+    earlier = list(schema_store.ox.quads_for_pattern(None, None, None, ox.NamedNode(first.batch)))
+    revise(folder)
+    second = import_workbook(schema_store, [folder], reviewer="r")
+    assert second.imported and second.batch and second.superseded == [first.batch]
+
+    # the store as an import leaves it: the earlier graph is gone, so nothing can be compared
+    found = run_rows(schema_store.ox, CATALOG["batch-changes"], {"batch": second.batch})
+    [revises] = [r for r in found if r["change"].value == "revises"]
+    assert revises["earlier"] == ox.NamedNode(first.batch)
+    assert revises["earlierInStore"].value == "false"
+    assert changes(schema_store, second.batch) == {("revises", "batch", first.batch.rsplit("/", 1)[-1])} | {
+        ("recorded", kind, node) for kind, node in [
+            ("CMOC", "fx-c1"), ("CMOC", "fx-c2"), ("source", "fx-review"), ("source", "fx-study"),
+            ("evidence", "fx-e1"), ("evidence", "fx-e2"), ("evidence", "fx-e4"),
+        ]
+    }
+
+    # with the earlier graph back (say, restored from a dump): the differences themselves
+    for quad in earlier:
+        schema_store.ox.add(quad)
+    assert changes(schema_store, second.batch) == {
+        ("revises", "batch", first.batch.rsplit("/", 1)[-1]),
+        ("changed", "evidence", "fx-e1"),
+        ("removed", "evidence", "fx-e3"),
+        ("added", "evidence", "fx-e4"),
+    }
+    found = run_rows(schema_store.ox, CATALOG["batch-changes"], {"batch": second.batch})
+    changed = next(r for r in found if r["change"].value == "changed")
+    assert set(changed["labels"].value.split(" | ")) == {
+        "Training made conversations feel natural.", "Training made talking feel natural."
+    }
+    assert next(r for r in found if r["change"].value == "removed")["earlier"] == ox.NamedNode(first.batch)
+    assert next(r for r in found if r["change"].value == "revises")["earlierInStore"].value == "true"
+
+
+# --- paging -------------------------------------------------------------------------------------------
+
+
+def test_page_validates_limit_and_offset() -> None:
+    assert page("100", "200") == Page(100, 200)
+    assert page(" 5 ", None) == Page(5, 0)
+    assert page(None, "") == Page(None, 0)
+    assert page(0, 0) == Page(0, 0)
+    bad = [("limit", "-1"), ("limit", "1.5"), ("offset", "ten"), ("offset", "١٢"), ("limit", "10; DROP ALL"),
+           ("limit", "1e3"), ("offset", str(MAX_PAGING + 1)), ("limit", "10 OFFSET 5")]
+    for name, value in bad:
+        with pytest.raises(ParameterError) as caught:
+            page(**{name: value})
+        assert caught.value.name == name, value
+
+
+def test_paged_text_appends_integers_only() -> None:
+    query = CATALOG["all-cmocs"]
+    assert paged_text(query) == paged_text(query, Page()) == query.text
+    assert paged_text(query, Page(100, 200)).endswith("ORDER BY ?document ?label ?cmoc\nLIMIT 100\nOFFSET 200\n")
+    assert paged_text(query, Page(None, 5)).endswith("\nOFFSET 5\n")
+
+
+@pytest.mark.parametrize("query", CATALOG.values(), ids=lambda q: q.name)
+def test_every_catalog_query_can_be_paged(query: NamedQuery) -> None:
+    assert re.search(r"\bORDER\s+BY\b", query.text, re.IGNORECASE), "pages are stable only under ORDER BY"
+    result = ox.Store().query(paged_text(query, Page(10, 20)), use_default_graph_as_union=True)
+    assert isinstance(result, ox.QuerySolutions)
+
+
+@pytest.mark.parametrize("query", CATALOG.values(), ids=lambda q: q.name)
+def test_pages_add_up_to_the_whole_result(query: NamedQuery, request: pytest.FixtureRequest) -> None:
+    store = seed_store_or_skip(request)
+    values = dict(query.example_values)
+    whole = run_rows(store, query, values)
+    size = 7
+    pages = [run_rows(store, query, values, Page(size, start)) for start in range(0, len(whole) + size, size)]
+    assert all(len(p) == size for p in pages[: len(whole) // size])
+    assert frozen([row for p in pages for row in p]) == frozen(whole)
+
+
+@pytest.mark.parametrize(
+    ("header", "body", "line", "reason"),
+    [
+        ("# param: limit | integer | - | n\n", "SELECT ?limit WHERE { }", 3, "reserved for paging"),
+        ("# param: OFFSET | integer | - | n\n", "SELECT ?OFFSET WHERE { }", 3, "reserved for paging"),
+        ("", "SELECT ?s WHERE { ?s ?p ?o }\nORDER BY ?s\nLIMIT 10", 6, "LIMIT/OFFSET"),
+    ],
+)
+def test_paging_names_and_own_limits_are_refused(
+    tmp_path: Path, header: str, body: str, line: int, reason: str
+) -> None:
+    write_query(tmp_path, "bad", "# title: T\n# description: D\n" + header + "# example: cmokg query bad\n", body)
+    with pytest.raises(CatalogError) as caught:
+        load_catalog(tmp_path)
+    assert reason in caught.value.reason
+    assert caught.value.line == line
