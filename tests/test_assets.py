@@ -317,3 +317,9 @@ def test_a_hostile_example_value_stays_a_literal(seed_store: ox.Store) -> None:
     before = len(seed_store)
     assert _same_rows(seed_store, query) == []
     assert len(seed_store) == before
+
+
+def test_favicon_is_an_empty_answer_not_a_404(client: FlaskClient) -> None:
+    r = client.get("/favicon.ico")
+    assert r.status_code == 204 and r.data == b""
+    assert r.cache_control.max_age == 365 * 24 * 3600

@@ -8,7 +8,7 @@ symbolic links pointing elsewhere) is refused. Responses may be cached for a yea
 `asset_url()`, which adds the installed package's version, so an upgrade changes the URL.
 
 Without node_modules every /assets/ URL is a 404 that says how to install the packages; pages check
-`assets_installed()` and fall back to working without them.
+`assets_installed()` and fall back to working without them. /favicon.ico is answered here too (no icon).
 """
 
 from __future__ import annotations
@@ -90,6 +90,16 @@ def asset(subpath: str) -> Response:
     response.headers["X-Content-Type-Options"] = "nosniff"
     response.cache_control.public = True
     response.cache_control.immutable = True
+    return response
+
+
+@bp.route("/favicon.ico")
+def favicon() -> Response:
+    """Browsers ask every site for /favicon.ico, also when showing a document that is not a page (query results,
+    RDF); there is no icon, and an empty 204 keeps a 404 out of every reader's console."""
+    response = Response(status=204)
+    response.cache_control.public = True
+    response.cache_control.max_age = MAX_AGE
     return response
 
 

@@ -43,25 +43,23 @@ class Visit:
 
 
 def watch(visit: Visit) -> None:
+    """Record in `visit.problems` what a reader's console would show as wrong, and any request off the server."""
     page, origin = visit.page, visit.base
 
     def on_console(message: Any) -> None:
         if message.type == "error":
-            visit.problems.append(f"console error on {page.url}: {message.text}")
+            where = message.location.get("url") or page.url
+            visit.problems.append(f"console error on {page.url} ({where}): {message.text}")
 
     def on_request_failed(request: Any) -> None:
         if request.url.startswith(origin):
             visit.problems.append(f"request failed on {page.url}: {request.method} {request.url}: {request.failure}")
 
-    def on_route(route: Any) -> None:
-        url = route.request.url
-        if url.startswith((origin + "/", "data:")):
-            route.continue_()
-            return
-        visit.problems.append(f"the page tried to leave the test server: {route.request.method} {url}")
-        route.abort()
+    def on_request(request: Any) -> None:
+        if not request.url.startswith((origin + "/", "data:", "blob:")):
+            visit.problems.append(f"the page tried to leave the test server: {request.method} {request.url}")
 
     page.on("console", on_console)
     page.on("pageerror", lambda error: visit.problems.append(f"uncaught error on {page.url}: {error}"))
     page.on("requestfailed", on_request_failed)
-    page.route("**/*", on_route)
+    page.on("request", on_request)

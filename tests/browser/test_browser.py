@@ -8,6 +8,7 @@ the test; screenshots go to test-artefacts/.
 
 from __future__ import annotations
 
+import json
 import re
 from typing import Any
 
@@ -16,7 +17,8 @@ import pytest
 from browsing import Visit
 
 from graph import catalog
-from graph.namespaces import BASE, sparql_prologue
+from graph.namespaces import BASE, PREFIXES, sparql_prologue
+from webapp.sparql import starter_query
 
 pytestmark = [pytest.mark.browser, pytest.mark.timeout(180)]
 
@@ -145,6 +147,36 @@ def test_editor_offers_the_catalog_as_examples(visit: Visit, seed_store: ox.Stor
     visit.screenshot("example-results")
     query = catalog.load_catalog()[CATALOG_QUERY]
     assert shown == len(list(catalog.run(seed_store, query, query.example_values)))  # type: ignore[arg-type]
+    visit.assert_clean()
+
+
+def test_editor_completes_the_graphs_prefixes(visit: Visit) -> None:
+    """Typing an undeclared prefix adds this graph's declaration (cmo: is the cmokg ontology, not the
+    unrelated namespace of YASGUI's bundled list), and nothing is looked up on the web."""
+    page = _open_editor(visit)
+    page.evaluate("() => window.cmokgEditor.getTab().getYasqe().setValue('')")
+    page.locator(".tabPanel.active .CodeMirror").click()
+    page.keyboard.type("SELECT * WHERE { ?s a cmo:CMOConfiguration ; prov:")
+    declared = "() => window.cmokgEditor.getTab().getYasqe().getPrefixesFromQuery()"
+    page.wait_for_function(f"() => ({declared})()['prov'] !== undefined")
+    visit.screenshot("prefix-completion")
+    prefixes = page.evaluate(declared)
+    assert prefixes == {"cmo": PREFIXES["cmo"], "prov": PREFIXES["prov"]}
+    visit.assert_clean()
+
+
+def test_editor_page_without_javascript_is_a_form(visit_without_js: Visit, seed_store: ox.Store) -> None:
+    visit = visit_without_js
+    visit.goto("/sparql")
+    form = visit.page.locator("form#plain-form")
+    assert form.is_visible()
+    visit.screenshot("editor-without-javascript")
+    with visit.page.expect_navigation() as navigation:
+        form.locator("button[type=submit]").click()
+    answer = navigation.value
+    assert answer.status == 200 and answer.headers["content-type"].startswith("application/sparql-results+json")
+    visit.screenshot("form-results")
+    assert len(json.loads(answer.body())["results"]["bindings"]) == _rows(seed_store, starter_query())
     visit.assert_clean()
 
 
