@@ -174,15 +174,18 @@ class Network:
     leads_to: list[tuple[str, str]]
 
     def elements(self, href: Callable[[str], str]) -> dict[str, list[dict[str, object]]]:
-        """Cytoscape.js elements: a compound node per CMOC holding its C, M and O nodes; C -> M -> O edges
-        inside each CMOC and `leadsTo` edges between CMOCs."""
+        """Cytoscape.js elements: a compound node per CMOC holding its C, M and O nodes (placed as in the
+        drawing: a row per CMOC, for the "preset" layout); C -> M -> O edges inside each CMOC and `leadsTo`
+        edges between CMOCs."""
         nodes: list[dict[str, object]] = []
         edges: list[dict[str, object]] = []
-        for c in self.cmocs:
+        for row, c in enumerate(self.cmocs):
             nodes.append({"data": {"id": c.iri, "kind": "cmoc", "label": c.label, "href": href(c.iri)}})
-            for kind, text in (("context", c.context), ("mechanism", c.mechanism), ("outcome", c.outcome)):
+            for column, (kind, text) in enumerate(zip(PARTS, (c.context, c.mechanism, c.outcome), strict=True)):
+                x, y, w, h = part_box(row, column)
                 nodes.append({"data": {"id": c.part(kind), "parent": c.iri, "kind": kind,
-                                       "label": _shorten(text or "—", 60), "text": text}})
+                                       "label": _shorten(text or "—", 60), "text": text},
+                              "position": {"x": x + w / 2, "y": y + h / 2}})
             for kind, a, b in (("triggers", "context", "mechanism"), ("produces", "mechanism", "outcome")):
                 edges.append({"data": {"id": f"{c.iri}#{kind}", "source": c.part(a), "target": c.part(b),
                                        "kind": kind}})
@@ -350,7 +353,17 @@ def _matrix_cell(scene: Scene, matrix: Matrix, cell: Cell, box: tuple[float, flo
     scene.shapes.append(Text(x + w / 2, y + 63, f"rigour: {cell.rigour_summary(RIGOUR_SHORT)}", 11, "middle", fill=ink))
 
 
-NET = {"pad": 10.0, "label_w": 150.0, "box_w": 250.0, "gap": 36.0, "row_h": 58.0, "box_h": 46.0, "lane": 12.0}
+NET = {"pad": 10.0, "label_w": 150.0, "box_w": 250.0, "gap": 36.0, "row_h": 58.0, "box_h": 46.0, "lane": 12.0,
+       "top": 70.0}
+PARTS = ("context", "mechanism", "outcome")
+
+
+def part_box(row: int, column: int) -> tuple[float, float, float, float]:
+    """(x, y, width, height) of a CMOC's context (column 0), mechanism (1) or outcome (2) in the network."""
+    p = NET
+    return (p["pad"] + p["label_w"] + column * (p["box_w"] + p["gap"]), p["top"] + row * p["row_h"], p["box_w"],
+            p["box_h"])
+
 PART_FILL = {"context": "#e8f1fb", "mechanism": "#fdf3e1", "outcome": "#eaf6ea"}
 
 
@@ -360,25 +373,26 @@ def network_scene(network: Network, href: Callable[[str], str] = lambda iri: iri
     rows = {c.iri: i for i, c in enumerate(network.cmocs)}
     links = [(rows[a], rows[b]) for a, b in network.leads_to if a in rows and b in rows]
     lanes = _lanes(links)
-    parts_right = p["pad"] + p["label_w"] + 3 * p["box_w"] + 2 * p["gap"]
+    x, _, w, _ = part_box(0, 2)
+    parts_right = x + w
     width = parts_right + p["pad"] * 2 + p["lane"] * (max(lanes, default=0) + 2)
-    height = p["pad"] * 2 + 60 + p["row_h"] * max(1, len(network.cmocs))
+    height = p["top"] + p["row_h"] * max(1, len(network.cmocs)) + p["pad"]
     scene = Scene(width, height, "CMOC network: context → mechanism → outcome, and leadsTo chains")
     scene.shapes.append(Text(p["pad"], p["pad"] + 16, scene.title, 14, bold=True))
     scene.shapes.append(Text(width - p["pad"], p["pad"] + 16, "arcs on the right: leadsTo", 11, "end",
                              fill="#8e3b8e"))
-    for j, name in enumerate(("context", "mechanism", "outcome")):
-        x = p["pad"] + p["label_w"] + j * (p["box_w"] + p["gap"])
-        scene.shapes.append(Text(x + p["box_w"] / 2, p["pad"] + 44, name, 12, "middle", bold=True, fill="#555555"))
-    for i, cmoc in enumerate(network.cmocs):
-        _network_row(scene, cmoc, p["pad"] + 60 + i * p["row_h"], href)
+    for column, name in enumerate(PARTS):
+        x, y, w, _ = part_box(0, column)
+        scene.shapes.append(Text(x + w / 2, y - 12, name, 12, "middle", bold=True, fill="#555555"))
+    for row, cmoc in enumerate(network.cmocs):
+        _network_row(scene, cmoc, row, href)
     for (a, b), lane in zip(links, lanes, strict=True):
-        ya, yb = (p["pad"] + 60 + r * p["row_h"] + p["box_h"] / 2 for r in (a, b))
+        ya, yb = (part_box(r, 2)[1] + p["box_h"] / 2 for r in (a, b))
         bend = parts_right + p["lane"] * (lane + 1)
         scene.shapes.append(Curve(((parts_right, ya), (bend, ya), (bend, yb), (parts_right + 2, yb)), "#8e3b8e",
                                   1.4, "leadsTo"))
     if not network.cmocs:
-        scene.shapes.append(Text(p["pad"], p["pad"] + 80, "No CMOCs in the graph.", 12))
+        scene.shapes.append(Text(p["pad"], p["top"] + 20, "No CMOCs in the graph.", 12))
     return scene
 
 
@@ -396,24 +410,22 @@ def _lanes(links: list[tuple[int, int]]) -> list[int]:
     return out
 
 
-def _network_row(scene: Scene, cmoc: CmocNode, y: float, href: Callable[[str], str]) -> None:
+def _network_row(scene: Scene, cmoc: CmocNode, row: int, href: Callable[[str], str]) -> None:
     p = NET
     add = scene.shapes.append
+    y = part_box(row, 0)[1]
     add(Rect(p["pad"], y, p["label_w"] - 8, p["box_h"], "#ffffff", "#999999", "cmoc", cmoc.label, href(cmoc.iri),
              (("iri", cmoc.iri),)))
     for k, line in enumerate(_lines(cmoc.label, p["label_w"] - 20, 12, 2)):
         add(Text(p["pad"] + 6, y + 19 + k * 15, line, 12, bold=True, fill="#1a4f8b"))
-    texts = (cmoc.context, cmoc.mechanism, cmoc.outcome)
-    for j, (name, text) in enumerate(zip(("context", "mechanism", "outcome"), texts, strict=True)):
-        x = p["pad"] + p["label_w"] + j * (p["box_w"] + p["gap"])
-        add(Rect(x, y, p["box_w"], p["box_h"], PART_FILL[name], "#888888", name, text or "—", None,
-                 (("iri", cmoc.part(name)),)))
-        for k, line in enumerate(_lines(text or "—", p["box_w"] - 12, 11, 2)):
+    for column, (name, text) in enumerate(zip(PARTS, (cmoc.context, cmoc.mechanism, cmoc.outcome), strict=True)):
+        x, y, w, h = part_box(row, column)
+        add(Rect(x, y, w, h, PART_FILL[name], "#888888", name, text or "—", None, (("iri", cmoc.part(name)),)))
+        for k, line in enumerate(_lines(text or "—", w - 12, 11, 2)):
             add(Text(x + 6, y + 18 + k * 15, line, 11))
-        if j < 2:
-            ax = x + p["box_w"]
-            add(Curve(((ax, y + p["box_h"] / 2), (ax + p["gap"] - 2, y + p["box_h"] / 2)), "#555555", 1.2,
-                      "triggers" if j == 0 else "produces"))
+        if column < 2:
+            add(Curve(((x + w, y + h / 2), (x + w + p["gap"] - 2, y + h / 2)), "#555555", 1.2,
+                      "triggers" if column == 0 else "produces"))
 
 
 # -- writers --------------------------------------------------------------------------------------------
