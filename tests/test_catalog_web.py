@@ -384,7 +384,6 @@ def test_unknown_query_is_404(client: FlaskClient) -> None:
 @pytest.mark.parametrize(
     ("path", "args", "named"),
     [
-        ("/queries/evidence-trail", {}, "cmoc"),
         ("/queries/evidence-trail", {"cmoc": "not an iri"}, "cmoc"),
         ("/queries/documents", {"since": "twenty"}, "since"),
         ("/queries/all-cmocs", {"nope": "x"}, "nope"),
@@ -406,6 +405,18 @@ def test_bad_parameter_is_400_naming_it(
     assert page.problem is not None
     assert page.form is not None, "the form is shown again to correct the value"
     assert page.rows == []
+
+
+def test_a_required_parameter_missing(client: FlaskClient) -> None:
+    """Programs get 400 naming it; a browser arriving from the catalog (no values yet) gets the form."""
+    r = client.get("/queries/evidence-trail", headers={"Accept": JSON_RESULTS})
+    assert r.status_code == 400 and "'cmoc'" in r.data.decode()
+    for args in ({}, {"cmoc": ""}):
+        r = client.get("/queries/evidence-trail", query_string=args, headers={"Accept": BROWSER})
+        assert r.status_code == 200
+        page = parse_page(r.data)
+        assert page.inputs == {"cmoc": ""} and page.problem is None and page.rows == []
+        assert b'id="hint"' in r.data
 
 
 def test_bad_value_is_shown_back_escaped(client: FlaskClient) -> None:

@@ -223,6 +223,8 @@ def run_query(name: str) -> Response:
         return error(404, f"no catalog query named {name!r}; the catalog is at /queries")
     try:
         req = parse_request(query)
+        if req.html and _first_visit(query, req):
+            return _form_only(query)
         substitutions = bind(query, req.values)
     except ParameterError as exc:
         return _refuse(query, 400, f"{exc}", exc.name)
@@ -234,6 +236,19 @@ def run_query(name: str) -> Response:
     r = Response(outcome.body, status=outcome.status, mimetype=outcome.mimetype, headers=outcome.headers)
     r.vary.add("Accept")
     return r
+
+
+def _first_visit(query: NamedQuery, req: RunRequest) -> bool:
+    """A browser opening a query that needs values, with none given yet (e.g. from the catalog's link)."""
+    return not any(req.values.values()) and any(p.required for p in query.parameters)
+
+
+def _form_only(query: NamedQuery) -> Response:
+    """The empty form, answered 200: nothing was asked yet, so there is nothing to refuse."""
+    missing = ", ".join(p.name for p in query.parameters if p.required)
+    body = render_template("queries_run.html", query=query, values={}, problem=None, bad_parameter=None,
+                           result=None, hint=f"Fill in {missing} and run the query.")
+    return Response(body, mimetype="text/html")
 
 
 def _refuse(query: NamedQuery, status: int, message: str, parameter: str | None) -> Response:
