@@ -3,6 +3,11 @@
 The conversion never refuses a row: whatever a reviewer typed becomes triples, and SHACL judges them.
 Where a cell cannot become a well-typed value (an unknown concept, a malformed date), the importer writes
 something SHACL will reject, and `Extraction.locate` maps the result back to sheet, row and column.
+
+Triples are written directly as N-Triples lines: Oxigraph parses them (in Rust) into the in-memory store
+validation queries and into the embedded store, with no per-term Python objects, which were the cost of
+conversion at scale (rdflib Graphs, then pyoxigraph terms). `Extraction.graph` still gives an rdflib
+Graph of the same triples for callers that want one.
 """
 
 from __future__ import annotations
@@ -11,9 +16,10 @@ import datetime as dt
 import getpass
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
+import pyoxigraph as ox
 from rdflib import BNode, Graph, Literal, URIRef
 from rdflib.namespace import DCTERMS, PROV, RDF, RDFS, XSD
 from rdflib.term import Node
@@ -26,7 +32,8 @@ from .workbook import Row, Workbook
 DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
 ORCID = re.compile(r"^(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
 Location = tuple[str | None, int | None, str | None, str | None]
-DOC_CLASSES = {"review": CMO.Review, "study": CMO.Study, "grey": CMO.GreyLiterature}
+Term = ox.NamedNode | ox.BlankNode | ox.Literal
+XSD_STRING = str(XSD.string)
 
 
 def split_cell(text: str) -> list[str]:
@@ -72,207 +79,317 @@ def path_key(path: Node, shapes: Graph | None = None) -> str:
     return "?"
 
 
+def to_ox(term: Node) -> Term:
+    """An rdflib term as a pyoxigraph term (plain literals are xsd:string)."""
+    if isinstance(term, URIRef):
+        return ox.NamedNode(str(term))
+    if isinstance(term, BNode):
+        return ox.BlankNode(str(term))
+    if isinstance(term, Literal):
+        if term.language:
+            return ox.Literal(str(term), language=term.language)
+        return ox.Literal(str(term), datatype=ox.NamedNode(str(term.datatype or XSD_STRING)))
+    raise TypeError(f"not an RDF term: {term!r}")
+
+
+def _key(term: object) -> str:
+    """How a node is keyed in `origins`, `cells` and `raw`: its IRI, or a literal's text."""
+    value = getattr(term, "value", None)
+    return value if isinstance(value, str) else str(term)
+
+
+def literal(text: str, datatype: str | None = None) -> str:
+    """A literal in N-Triples syntax."""
+    escaped = text.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n").replace("\r", "\\r")
+    return f'"{escaped}"^^<{datatype}>' if datatype else f'"{escaped}"'
+
+
+def _nt(term: Node) -> str:
+    if isinstance(term, URIRef):
+        return f"<{checked_iri(str(term), str(term))}>"
+    if isinstance(term, Literal):
+        text = literal(str(term), str(term.datatype) if term.datatype else None)
+        return f"{text}@{term.language}" if term.language else text
+    raise TypeError(f"not an IRI or a literal: {term!r}")
+
+
+def checked_iri(text: str, fallback: str) -> str:
+    """An IRI typed into a cell, if it is one (Oxigraph's parser decides); otherwise `fallback`."""
+    try:
+        return ox.NamedNode(text).value
+    except ValueError:
+        return fallback
+
+
 @dataclass
 class Extraction:
-    """The triples of one workbook and where each of their subjects and properties came from."""
+    """The triples of one workbook and where each of their subjects and properties came from.
 
-    graph: Graph
+    `lines` holds the triples as N-Triples lines (an ordered set). `origins` maps a subject IRI to (sheet,
+    row); `cells` maps (subject IRI, path key) to a column; `raw` maps (subject IRI, path key, value IRI) to
+    the cell text that named the value. `store` is an in-memory Oxigraph store holding the triples in the
+    named graph `batch`, for validation and for the checks against the graph.
+    """
+
     batch: URIRef
-    origins: dict[URIRef, tuple[str, int]] = field(default_factory=dict)
-    cells: dict[tuple[URIRef, str], str] = field(default_factory=dict)
-    raw: dict[tuple[URIRef, str, Node], str] = field(default_factory=dict)
+    lines: dict[str, None] = field(default_factory=dict)
+    origins: dict[str, tuple[str, int]] = field(default_factory=dict)
+    cells: dict[tuple[str, str], str] = field(default_factory=dict)
+    raw: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    _store: ox.Store | None = field(default=None, repr=False)
+    _graph: Graph | None = field(default=None, repr=False)
 
-    def subjects(self) -> set[URIRef]:
-        return {s for s in self.graph.subjects() if isinstance(s, URIRef)}
+    def add(self, triple: tuple[Node, Node, Node]) -> None:
+        """Add a triple given as rdflib terms."""
+        self.lines[" ".join(_nt(t) for t in triple) + " .\n"] = None
+        self._store = self._graph = None
+
+    def __len__(self) -> int:
+        return len(self.lines)
+
+    def nt(self) -> bytes:
+        return "".join(self.lines).encode("utf-8")
+
+    @property
+    def store(self) -> ox.Store:
+        """An in-memory store holding the triples in the named graph `batch` (built on first use)."""
+        if self._store is None:
+            self._store = ox.Store()
+            self._store.load(self.nt(), ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(str(self.batch)))
+        return self._store
+
+    @property
+    def graph(self) -> Graph:
+        """The triples as an rdflib Graph (built on first use)."""
+        if self._graph is None:
+            self._graph = Graph().parse(data=self.nt(), format="nt")
+        return self._graph
+
+    def select(self, sparql: str) -> list[dict[str, Term]]:
+        """Run a SELECT over the batch's triples."""
+        result = self.store.query(sparql, default_graph=ox.NamedNode(str(self.batch)))
+        assert isinstance(result, ox.QuerySolutions)
+        names = [v.value for v in result.variables]
+        return [{n: row[n] for n in names if row[n] is not None} for row in result]
+
+    def about(self, subject: str) -> list[tuple[str, Term]]:
+        """(predicate IRI, object) of the triples whose subject is this IRI."""
+        return [(r["p"].value, r["o"]) for r in self.select(f"SELECT ?p ?o WHERE {{ <{subject}> ?p ?o }}")]
 
     def referenced(self) -> set[URIRef]:
         """IRIs the triples mention (cited, cited from, pointed at) without typing them: the graph must."""
-        typed = {s for s in self.graph.subjects(RDF.type) if isinstance(s, URIRef)}
-        nodes = {n for t in self.graph for n in (t[0], t[2]) if isinstance(n, URIRef)}
-        return nodes - typed
+        rows = self.select("SELECT DISTINCT ?n WHERE { { ?n ?p ?o } UNION { ?s ?p ?n FILTER(isIRI(?n)) } "
+                           f"FILTER NOT EXISTS {{ ?n <{RDF.type}> ?t }} }}")
+        return {URIRef(r["n"].value) for r in rows}
 
-    def locate(self, focus: Node, path: str | None, value: Node | None) -> Location:
+    def locate(self, focus: str | None, path: str | None, value: Term | None) -> Location:
         """(sheet, row, column, cell text) for a SHACL result on `focus` along `path`."""
-        if not isinstance(focus, URIRef) or focus not in self.origins:
+        if focus is None or focus not in self.origins:
             return None, None, None, None
         sheet, row = self.origins[focus]
         column = self.cells.get((focus, path)) if path else None
         text = None
         if path and value is not None:
-            text = self.raw.get((focus, path, value))
-            if text is None and isinstance(value, Literal):
-                text = str(value)
+            text = self.raw.get((focus, path, _key(value)))
+            if text is None and isinstance(value, ox.Literal):
+                text = value.value
         return sheet, row, column, text
 
 
+P = {name: str(iri) for name, iri in {
+    "identifier": DCTERMS.identifier, "title": DCTERMS.title, "creator": DCTERMS.creator,
+    "created": DCTERMS.created, "authorList": CMO.authorList, "year": FABIO.hasPublicationYear,
+    "venue": PRISM.publicationName, "doi": PRISM.doi, "pmid": FABIO.hasPubMedId, "url": FABIO.hasURL,
+    "cites": CITO.cites, "statedIn": CMO.statedIn, "authorLabel": CMO.authorLabel, "statement": CMO.statement,
+    "description": CMO.description, "hasMechanism": CMO.hasMechanism, "leadsTo": CMO.leadsTo,
+    "refines": CMO.refines, "theoryOf": CMO.theoryOf, "extractedBy": CMO.extractedBy,
+    "supports": CMO.supports, "refutes": CMO.refutes, "hasTarget": OA.hasTarget, "hasSource": OA.hasSource,
+    "hasSelector": OA.hasSelector, "exact": OA.exact, "page": CMO.page, "section": CMO.section,
+    "type": RDF.type, "label": RDFS.label,
+}.items()}
+DOC_CLASSES = {"review": str(CMO.Review), "study": str(CMO.Study), "grey": str(CMO.GreyLiterature)}
+PARTS_OF_CMOC = (("context", str(CMO.hasContext), str(CMO.Context), "context"),
+                 ("outcome", str(CMO.hasOutcome), str(CMO.Outcome), "outcome"))
+PARTS_OF_MECHANISM = (("resource", str(CMO.hasResource), str(CMO.MechanismResource), "mechanism_resource"),
+                      ("reasoning", str(CMO.hasReasoning), str(CMO.MechanismReasoning), "mechanism_reasoning"))
+CONCEPT_PROPERTIES = {"setting": str(CMO.inSetting), "framework_resource": str(CMO.drawsOn),
+                      "interpretive_level": str(CMO.interpretiveLevel), "relevance": str(CMO.relevance),
+                      "rigour": str(CMO.rigour)}
+
+
 class _Builder:
+    """Rows to N-Triples lines. Subjects, predicates and classes are IRIs built here from slugs and constants;
+    an IRI typed into a cell goes through `checked_iri`, and literals through `literal`."""
+
     def __init__(self, workbook: Workbook, concepts: ConceptIndex) -> None:
         self.wb = workbook
         self.concepts = concepts
-        self.g = Graph()
-        self.ext = Extraction(self.g, batch_iri(workbook.sha256))
+        self.ext = Extraction(batch_iri(workbook.sha256))
+        self.out = self.ext.lines
+        self._concept_cache: dict[tuple[str, str], str] = {}
 
     # -- helpers that remember where a triple came from ---------------------------------------------
-    def node(self, iri: URIRef, row: Row, *types: URIRef) -> URIRef:
+    def add(self, s: str, p: str, o: str) -> None:
+        """A triple: subject and predicate IRIs, the object in N-Triples syntax."""
+        self.out[f"<{s}> <{p}> {o} .\n"] = None
+
+    def node(self, iri: str, row: Row, *types: str) -> str:
         self.ext.origins.setdefault(iri, (row.sheet, row.number))
         for t in types:
-            self.g.add((iri, RDF.type, t))
+            self.add(iri, P["type"], f"<{t}>")
         return iri
 
-    def column(self, subject: URIRef, path: URIRef | str, column: str) -> None:
-        self.ext.cells.setdefault((subject, str(path)), column)
+    def column(self, subject: str, path: str, column: str) -> None:
+        self.ext.cells.setdefault((subject, path), column)
 
-    def text(self, subject: URIRef, pred: URIRef, row: Row, column: str) -> None:
+    def text(self, subject: str, pred: str, row: Row, column: str) -> None:
         self.column(subject, pred, column)
         value = row.get(column)
         if value:
-            self.g.add((subject, pred, Literal(value)))
+            self.add(subject, pred, literal(value))
 
-    def ref(self, subject: URIRef, pred: URIRef, obj: URIRef, text: str, column: str) -> None:
+    def ref(self, subject: str, pred: str, obj: str, text: str, column: str) -> None:
         self.column(subject, pred, column)
-        self.g.add((subject, pred, obj))
-        self.ext.raw[(subject, str(pred), obj)] = text
+        self.add(subject, pred, f"<{obj}>")
+        self.ext.raw[(subject, pred, obj)] = text
 
-    def concept(self, subject: URIRef, pred: URIRef, row: Row, column: str) -> None:
+    def concept(self, subject: str, row: Row, column: str) -> None:
+        pred = CONCEPT_PROPERTIES[column]
         self.column(subject, pred, column)
         for part in split_cell(row.get(column)):
-            iri, _ = self.concepts.resolve(column, part)
+            iri = self._concept_cache.get((column, part))
+            if iri is None:
+                found, _ = self.concepts.resolve(column, part)
+                iri = checked_iri(str(found), f"{ID}concept/invalid/{slug(part) or 'blank'}")
+                self._concept_cache[(column, part)] = iri
             self.ref(subject, pred, iri, part, column)
 
     # -- sheets -------------------------------------------------------------------------------------
     def sources(self) -> None:
         for row in self.wb.rows("sources"):
             key = row.get("source_id")
-            if not key:
-                s = self.node(ID[f"source/row-{row.number}"], row, CMO.Document)
-            else:
-                s = self.node(source_iri(key), row, CMO.Document)
-            self.text(s, DCTERMS.identifier, row, "source_id")
-            self.column(s, RDF.type, "type")
+            s = self.node(str(source_iri(key)) if key else f"{ID}source/row-{row.number}", row, str(CMO.Document))
+            self.text(s, P["identifier"], row, "source_id")
+            self.column(s, P["type"], "type")
             klass = DOC_CLASSES.get(row.get("type").strip().lower())
             if klass is not None:
-                self.g.add((s, RDF.type, klass))
-            self.text(s, DCTERMS.title, row, "title")
-            self.text(s, CMO.authorList, row, "authors")
-            self.column(s, DCTERMS.creator, "authors")
+                self.add(s, P["type"], f"<{klass}>")
+            self.text(s, P["title"], row, "title")
+            self.text(s, P["authorList"], row, "authors")
+            self.column(s, P["creator"], "authors")
             for author in split_cell(row.get("authors")):
-                person = self.node(ID[f"person/{slug(author) or 'unknown'}"], row, PROV.Person)
-                self.g.add((person, RDFS.label, Literal(author)))
-                self.ref(s, DCTERMS.creator, person, author, "authors")
-            self.column(s, FABIO.hasPublicationYear, "year")
+                person = self.node(f"{ID}person/{slug(author) or 'unknown'}", row, str(PROV.Person))
+                self.add(person, P["label"], literal(author))
+                self.ref(s, P["creator"], person, author, "authors")
+            self.column(s, P["year"], "year")
             year = row.get("year")
             if year:
-                typed = Literal(year, datatype=XSD.gYear) if re.fullmatch(r"\d{4}", year) else Literal(year)
-                self.g.add((s, FABIO.hasPublicationYear, typed))
-            self.text(s, PRISM.publicationName, row, "venue")
-            self.column(s, PRISM.doi, "doi")
+                self.add(s, P["year"], literal(year, str(XSD.gYear) if re.fullmatch(r"\d{4}", year) else None))
+            self.text(s, P["venue"], row, "venue")
+            self.column(s, P["doi"], "doi")
             doi = DOI_PREFIX.sub("", row.get("doi")).strip()
             if doi:
-                self.g.add((s, PRISM.doi, Literal(doi)))
-            self.text(s, FABIO.hasPubMedId, row, "pmid")
-            self.column(s, FABIO.hasURL, "url")
+                self.add(s, P["doi"], literal(doi))
+            self.text(s, P["pmid"], row, "pmid")
+            self.column(s, P["url"], "url")
             url = row.get("url")
             if url:
                 ok = re.fullmatch(r"https?://\S+", url) is not None
-                self.g.add((s, FABIO.hasURL, Literal(url, datatype=XSD.anyURI) if ok else Literal(url)))
+                self.add(s, P["url"], literal(url, str(XSD.anyURI) if ok else None))
             self.column(s, f"{PRISM.doi}|{FABIO.hasPubMedId}|{FABIO.hasURL}", "doi")
             self.column(s, f"^{CITO.cites}", "cited_by")
             for citing in split_cell(row.get("cited_by")):
-                self.g.add((source_iri(citing), CITO.cites, s))
-                self.ext.raw[(s, f"^{CITO.cites}", source_iri(citing))] = citing
+                citing_iri = str(source_iri(citing))
+                self.add(citing_iri, P["cites"], f"<{s}>")
+                self.ext.raw[(s, f"^{CITO.cites}", citing_iri)] = citing
 
     def cmocs(self) -> None:
         for row in self.wb.rows("cmocs"):
-            key = row.get("cmoc_id")
-            c = self.node(cmoc_iri(key) if key else ID[f"cmoc/row-{row.number}"], row, CMO.CMOConfiguration)
-            self.text(c, DCTERMS.identifier, row, "cmoc_id")
-            self.column(c, CMO.statedIn, "source_id")
-            if row.get("source_id"):
-                self.ref(c, CMO.statedIn, source_iri(row.get("source_id")), row.get("source_id"), "source_id")
-            self.text(c, CMO.authorLabel, row, "label")
-            self.text(c, CMO.statement, row, "statement")
-            for part, pred, klass, column in (
-                ("context", CMO.hasContext, CMO.Context, "context"),
-                ("outcome", CMO.hasOutcome, CMO.Outcome, "outcome"),
-            ):
-                self.column(c, pred, column)
-                if row.get(column):
-                    n = self.node(URIRef(f"{c}/{part}"), row, klass)
-                    self.g.add((c, pred, n))
-                    self.text(n, CMO.description, row, column)
-            m = self.node(URIRef(f"{c}/mechanism"), row, CMO.Mechanism)
-            self.g.add((c, CMO.hasMechanism, m))
+            key, source_id = row.get("cmoc_id"), row.get("source_id")
+            c = self.node(str(cmoc_iri(key)) if key else f"{ID}cmoc/row-{row.number}", row,
+                          str(CMO.CMOConfiguration))
+            self.text(c, P["identifier"], row, "cmoc_id")
+            self.column(c, P["statedIn"], "source_id")
+            if source_id:
+                self.ref(c, P["statedIn"], str(source_iri(source_id)), source_id, "source_id")
+            self.text(c, P["authorLabel"], row, "label")
+            self.text(c, P["statement"], row, "statement")
+            self._parts(c, c, row, PARTS_OF_CMOC)
+            m = self.node(f"{c}/mechanism", row, str(CMO.Mechanism))
+            self.add(c, P["hasMechanism"], f"<{m}>")
             self.column(m, f"{CMO.hasResource}|{CMO.hasReasoning}", "mechanism_resource")
-            for part, pred, klass, column in (
-                ("resource", CMO.hasResource, CMO.MechanismResource, "mechanism_resource"),
-                ("reasoning", CMO.hasReasoning, CMO.MechanismReasoning, "mechanism_reasoning"),
-            ):
-                self.column(m, pred, column)
-                if row.get(column):
-                    n = self.node(URIRef(f"{c}/{part}"), row, klass)
-                    self.g.add((m, pred, n))
-                    self.text(n, CMO.description, row, column)
-            self.concept(c, CMO.inSetting, row, "setting")
-            self.concept(c, CMO.drawsOn, row, "framework_resource")
-            self.column(c, CMO.leadsTo, "leads_to")
+            self._parts(c, m, row, PARTS_OF_MECHANISM)
+            self.concept(c, row, "setting")
+            self.concept(c, row, "framework_resource")
+            self.column(c, P["leadsTo"], "leads_to")
             for target in split_cell(row.get("leads_to")):
-                self.ref(c, CMO.leadsTo, cmoc_iri(target), target, "leads_to")
-            self.column(c, CMO.refines, "programme_theory")
+                self.ref(c, P["leadsTo"], str(cmoc_iri(target)), target, "leads_to")
+            self.column(c, P["refines"], "programme_theory")
             theory = row.get("programme_theory")
             if theory:
-                t = self.node(ID[f"theory/{slug(row.get('source_id')) or 'unknown'}/{slug(theory)}"], row,
-                              CMO.ProgrammeTheory)
-                self.g.add((t, RDFS.label, Literal(theory)))
-                if row.get("source_id"):
-                    self.g.add((t, CMO.theoryOf, source_iri(row.get("source_id"))))
-                self.ref(c, CMO.refines, t, theory, "programme_theory")
-            self.column(c, CMO.extractedBy, "extracted_by")
+                t = self.node(f"{ID}theory/{slug(source_id) or 'unknown'}/{slug(theory)}", row,
+                              str(CMO.ProgrammeTheory))
+                self.add(t, P["label"], literal(theory))
+                if source_id:
+                    self.add(t, P["theoryOf"], f"<{source_iri(source_id)}>")
+                self.ref(c, P["refines"], t, theory, "programme_theory")
+            self.column(c, P["extractedBy"], "extracted_by")
             who = row.get("extracted_by")
             if who:
-                a = self.node(agent_iri(who), row, PROV.Agent)
-                self.g.add((a, RDFS.label, Literal(who)))
-                self.ref(c, CMO.extractedBy, a, who, "extracted_by")
-            self.column(c, DCTERMS.created, "extracted_on")
+                a = self.node(str(agent_iri(who)), row, str(PROV.Agent))
+                self.add(a, P["label"], literal(who))
+                self.ref(c, P["extractedBy"], a, who, "extracted_by")
+            self.column(c, P["created"], "extracted_on")
             on = row.get("extracted_on")
             if on:
-                self.g.add((c, DCTERMS.created, _date_literal(on)))
+                self.add(c, P["created"], _date_literal(on))
             self.column(c, f"^{CMO.supports}|^{CMO.refutes}", "cmoc_id")
+
+    def _parts(self, cmoc: str, owner: str, row: Row, parts: Iterable[tuple[str, str, str, str]]) -> None:
+        """The described parts of a CMOC (context, outcome) or of its mechanism (resource, reasoning)."""
+        for part, pred, klass, column in parts:
+            self.column(owner, pred, column)
+            if row.get(column):
+                n = self.node(f"{cmoc}/{part}", row, klass)
+                self.add(owner, pred, f"<{n}>")
+                self.text(n, P["description"], row, column)
 
     def evidence(self) -> None:
         for row in self.wb.rows("evidence"):
             key = row.get("evidence_id")
-            e = self.node(evidence_iri(key) if key else ID[f"evidence/row-{row.number}"], row,
-                          CMO.EvidenceFragment)
-            self.text(e, DCTERMS.identifier, row, "evidence_id")
-            relation = {"supports": CMO.supports, "refutes": CMO.refutes}.get(row.get("relation").strip().lower())
+            e = self.node(str(evidence_iri(key)) if key else f"{ID}evidence/row-{row.number}", row,
+                          str(CMO.EvidenceFragment))
+            self.text(e, P["identifier"], row, "evidence_id")
+            relation = {"supports": P["supports"], "refutes": P["refutes"]}.get(row.get("relation").strip().lower())
             # the fragment bears on no CMOC: blame the relation if it is unusable, else the missing cmoc_id
             self.column(e, f"{CMO.supports}|{CMO.refutes}", "relation" if relation is None else "cmoc_id")
-            for pred in (CMO.supports, CMO.refutes):
+            for pred in (P["supports"], P["refutes"]):
                 self.column(e, pred, "cmoc_id")
             if relation is not None and row.get("cmoc_id"):
-                self.ref(e, relation, cmoc_iri(row.get("cmoc_id")), row.get("cmoc_id"), "cmoc_id")
-            target = self.node(URIRef(f"{e}/target"), row, OA.SpecificResource)
-            self.g.add((e, OA.hasTarget, target))
-            self.column(target, OA.hasSource, "source_id")
+                self.ref(e, relation, str(cmoc_iri(row.get("cmoc_id"))), row.get("cmoc_id"), "cmoc_id")
+            target = self.node(f"{e}/target", row, str(OA.SpecificResource))
+            self.add(e, P["hasTarget"], f"<{target}>")
+            self.column(target, P["hasSource"], "source_id")
             if row.get("source_id"):
-                self.ref(target, OA.hasSource, source_iri(row.get("source_id")), row.get("source_id"), "source_id")
-            self.column(target, OA.hasSelector, "quote")
+                self.ref(target, P["hasSource"], str(source_iri(row.get("source_id"))), row.get("source_id"),
+                         "source_id")
+            self.column(target, P["hasSelector"], "quote")
             if row.get("quote"):
-                q = self.node(URIRef(f"{e}/quote"), row, OA.TextQuoteSelector)
-                self.g.add((target, OA.hasSelector, q))
-                self.text(q, OA.exact, row, "quote")
-            self.text(e, CMO.page, row, "page")
-            self.text(e, CMO.section, row, "section")
-            self.concept(e, CMO.interpretiveLevel, row, "interpretive_level")
-            self.concept(e, CMO.relevance, row, "relevance")
-            self.concept(e, CMO.rigour, row, "rigour")
+                q = self.node(f"{e}/quote", row, str(OA.TextQuoteSelector))
+                self.add(target, P["hasSelector"], f"<{q}>")
+                self.text(q, P["exact"], row, "quote")
+            self.text(e, P["page"], row, "page")
+            self.text(e, P["section"], row, "section")
+            self.concept(e, row, "interpretive_level")
+            self.concept(e, row, "relevance")
+            self.concept(e, row, "rigour")
 
 
-def _date_literal(text: str) -> Literal:
+def _date_literal(text: str) -> str:
     try:
-        return Literal(dt.date.fromisoformat(text).isoformat(), datatype=XSD.date)
+        return literal(dt.date.fromisoformat(text).isoformat(), str(XSD.date))
     except ValueError:
-        return Literal(text)
+        return literal(text)
 
 
 def default_reviewer() -> str:
@@ -298,7 +415,7 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
     """
     from .batches import workbook_iri
 
-    g, batch = ext.graph, ext.batch
+    g, batch = ext, ext.batch
     if workbook_id is not None:
         g.add((batch, PROV.specializationOf, workbook_iri(workbook_id)))
     for old in revision_of:
@@ -321,10 +438,11 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
     g.add((activity, PROV.endedAtTime, Literal(ended.isoformat(), datatype=XSD.dateTime)))
     g.add((activity, PROV.wasAssociatedWith, agent))
     g.add((agent, RDF.type, PROV.Agent))
-    if (agent, RDFS.label, None) not in g:
+    labelled = f"<{agent}> <{RDFS.label}> "
+    if not any(line.startswith(labelled) for line in ext.lines):
         g.add((agent, RDFS.label, Literal(reviewer)))
     # count includes this triple itself
     g.add((batch, CMO.tripleCount, Literal(len(g) + 1, datatype=XSD.integer)))
 
 
-__all__ = ["BNode", "Extraction", "add_provenance", "convert", "path_key"]
+__all__ = ["Extraction", "add_provenance", "convert", "literal", "path_key", "to_ox"]

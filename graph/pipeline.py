@@ -7,7 +7,6 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .batches import commit
 from .report import Report
 from .store import EvidenceStore, StoreError
 from .validate import Validated, validate_read, validate_workbook
@@ -49,8 +48,8 @@ def _commit(store: EvidenceStore, validated: Validated) -> ImportResult:
     result.batch = str(ext.batch)
     result.superseded = list(validated.supersedes)
     result.replaced = store.has_graph(result.batch) or bool(result.superseded)
-    result.triples = len(ext.graph)
-    commit(store, result.batch, ext.graph, result.superseded)
+    result.triples = len(ext)
+    store.write_batch(result.batch, ext.nt(), result.superseded)
     result.imported = True
     return result
 

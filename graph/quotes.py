@@ -128,14 +128,13 @@ def check_quotes(ext: Extraction, wb: Workbook, folder: Path) -> list[Finding]:
         start, end = found
         target = URIRef(f"{evidence_iri(key)}/target")
         position = URIRef(f"{evidence_iri(key)}/position")
-        g = ext.graph
-        g.add((target, OA.hasSelector, position))
-        g.add((position, RDF.type, OA.TextPositionSelector))
-        g.add((position, OA.start, Literal(start, datatype=XSD.nonNegativeInteger)))
-        g.add((position, OA.end, Literal(end, datatype=XSD.nonNegativeInteger)))
-        ext.origins.setdefault(position, ("evidence", row.number))
-        ext.cells.setdefault((position, str(OA.start)), "quote")
-        ext.cells.setdefault((position, str(OA.end)), "quote")
+        ext.add((target, OA.hasSelector, position))
+        ext.add((position, RDF.type, OA.TextPositionSelector))
+        ext.add((position, OA.start, Literal(start, datatype=XSD.nonNegativeInteger)))
+        ext.add((position, OA.end, Literal(end, datatype=XSD.nonNegativeInteger)))
+        ext.origins.setdefault(str(position), ("evidence", row.number))
+        ext.cells.setdefault((str(position), str(OA.start)), "quote")
+        ext.cells.setdefault((str(position), str(OA.end)), "quote")
     return findings
 
 

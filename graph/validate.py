@@ -2,6 +2,11 @@
 
 Only the incoming batch is validated, together with the types of the nodes it references that the store
 already holds (its neighbourhood), so the cost follows the workbook, not the size of the graph.
+
+Two engines give the same results (tests/test_shacl_compiled.py): "sparql" (default), the shapes compiled
+to one SPARQL query run natively by pyoxigraph (graph.shacl_sparql), and "pyshacl", the reference
+implementation, far slower. Both validate the nodes the workbook defines and use the rest of the data
+(ontology, vocabularies, neighbourhood types) only as values.
 """
 
 from __future__ import annotations
@@ -11,17 +16,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import pyoxigraph as ox
-from rdflib import Graph, Literal, URIRef
+from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF
-from rdflib.term import Node
 
 from .batches import batches_of_workbook, default_workbook_id, defined_in_other_batches, dependants, types_outside
-from .importer import Extraction, add_provenance, convert, default_reviewer, path_key
+from .importer import Extraction, Term, add_provenance, convert, default_reviewer, path_key, to_ox
 from .namespaces import CMO, ID, SH
-from .report import Finding, Report, Severity
+from .report import Finding, Report
+from .shacl_sparql import SEVERITIES, CompiledShapes, Result, compile_shapes, subclass_closure
 from .vocab import ONTOLOGY_FILE, ROOT, ConceptIndex, vocab_paths
 from .workbook import UnreadableWorkbook, Workbook, read_workbook
 
@@ -30,7 +35,9 @@ if TYPE_CHECKING:
 
 SHAPES_FILE = ROOT / "shapes" / "cmokg-shapes.ttl"
 SHAPES_IRI = URIRef("https://w3id.org/cmokg/shapes")
-SEVERITIES: dict[Node, Severity] = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
+Engine = Literal["sparql", "pyshacl"]
+ENGINES: tuple[Engine, ...] = ("sparql", "pyshacl")
+NEIGHBOURHOOD_GRAPH = "urn:cmokg:validation:neighbourhood"
 
 
 @lru_cache(maxsize=1)
@@ -51,6 +58,19 @@ def ontology_graph() -> Graph:
     return g
 
 
+@lru_cache(maxsize=1)
+def compiled_shapes() -> CompiledShapes:
+    """The shapes compiled once per process (UnsupportedShape if they use a feature the compiler lacks)."""
+    return compile_shapes(shapes_graph(), subclass_closure(ontology_graph()))
+
+
+@lru_cache(maxsize=1)
+def _ontology_types() -> bytes:
+    """rdf:type triples (N-Triples) of every IRI the ontology and vocabularies type (concepts, mostly)."""
+    return "".join(f"<{s}> <{RDF.type}> <{t}> .\n" for s, t in ontology_graph().subject_objects(RDF.type)
+                   if isinstance(s, URIRef) and isinstance(t, URIRef)).encode("utf-8")
+
+
 def _concepts(store: EvidenceStore | None) -> ConceptIndex:
     if store is not None:
         index = store.concept_index()
@@ -59,12 +79,40 @@ def _concepts(store: EvidenceStore | None) -> ConceptIndex:
     return ConceptIndex.from_graph(ontology_graph())
 
 
-def validate_extraction(ext: Extraction, store: EvidenceStore | None,
-                        replacing: Sequence[str] = ()) -> list[Finding]:
+def _focus(ext: Extraction) -> list[str]:
+    """The nodes validated: those the workbook's rows define, and the batch."""
+    return [*sorted(ext.origins), str(ext.batch)]
+
+
+def _load_neighbourhood(ext: Extraction, store: EvidenceStore | None, replacing: Sequence[str]) -> ox.Store:
+    """The extraction's in-memory store, with the types of the nodes it mentions beside the batch: from the
+    ontology and vocabularies, and, for the nodes it only references, from every graph of the store but the
+    batches this import replaces (a node only they define is gone)."""
+    mem, graph = ext.store, ox.NamedNode(NEIGHBOURHOOD_GRAPH)
+    mem.clear_graph(graph)
+    mem.load(_ontology_types(), ox.RdfFormat.N_TRIPLES, to_graph=graph)
+    referenced = ext.referenced()
+    if store is not None and referenced:
+        mem.load("".join(f"<{s}> <{RDF.type}> <{t}> .\n" for s, t in types_outside(store, referenced, replacing))
+                 .encode("utf-8"), ox.RdfFormat.N_TRIPLES, to_graph=graph)
+    return mem
+
+
+def shacl_results(ext: Extraction, store: EvidenceStore | None, replacing: Sequence[str] = (),
+                  engine: Engine = "sparql") -> list[Result]:
+    """The SHACL results on the workbook's nodes, from the chosen engine."""
+    if engine == "pyshacl":
+        return _pyshacl_results(ext, store, replacing)
+    return compiled_shapes().run(_load_neighbourhood(ext, store, replacing), _focus(ext))
+
+
+def _pyshacl_results(ext: Extraction, store: EvidenceStore | None, replacing: Sequence[str]) -> list[Result]:
+    """The reference engine. The ontology and vocabularies go into the data graph itself (pyshacl's
+    ont_graph mix-in copies only class and property definitions, not the concepts sh:class must find).
+    Every target is validated and results outside the workbook's nodes dropped: pyshacl's focus_nodes
+    option would also skip qualified value shapes on values outside the list."""
     from pyshacl import validate
 
-    # The ontology and vocabularies go into the data graph itself (pyshacl's ont_graph mix-in copies only
-    # class and property definitions, not the concepts that sh:class must find).
     data = Graph()
     for triple in ontology_graph():
         data.add(triple)
@@ -72,54 +120,43 @@ def validate_extraction(ext: Extraction, store: EvidenceStore | None,
         data.add(triple)
     referenced = ext.referenced()
     if store is not None and referenced:
-        # types from every graph but the batches this import replaces: a node only they define is gone
         for s, t in types_outside(store, referenced, replacing):
             data.add((s, RDF.type, t))
-    focus = [*sorted(str(n) for n in ext.origins), str(ext.batch)]
-    _conforms, results, _text = validate(
-        data,
-        shacl_graph=shapes_graph(),
-        inference="none",
-        advanced=False,
-        allow_warnings=True,
-        focus_nodes=focus,
-    )
+    _conforms, results, _text = validate(data, shacl_graph=shapes_graph(), inference="none", advanced=False,
+                                         allow_warnings=True)
     assert isinstance(results, Graph)
-    return list(_findings(results, ext))
-
-
-def _findings(results: Graph, ext: Extraction) -> list[Finding]:
+    focus = set(_focus(ext))
     shapes = shapes_graph()
     out = []
-    for r in results.subjects(RDF.type, SH.ValidationResult):
-        focus = results.value(r, SH.focusNode)
-        path_node = results.value(r, SH.resultPath)
-        value = results.value(r, SH.value)
+    for r in results.objects(None, SH.result):
+        node = results.value(r, SH.focusNode)
+        if str(node) not in focus:
+            continue
         shape = results.value(r, SH.sourceShape)
-        path = None
-        if path_node is not None:
-            # the result graph holds a copy of complex paths; read them from the shapes graph
-            path = path_key(path_node, results) if not isinstance(path_node, URIRef) else str(path_node)
-            shape_path = shapes.value(shape, SH.path) if shape is not None else None
-            if path == "?" and shape_path is not None:
-                path = path_key(shape_path, shapes)
-        sheet, row, column, text = ext.locate(focus, path, value) if focus is not None else (None,) * 4
-        message = str(results.value(r, SH.resultMessage) or "does not conform")
-        if text is None and isinstance(value, Literal):
-            text = str(value)
-        out.append(Finding(
+        shape_path = shapes.value(shape, SH.path)
+        value = results.value(r, SH.value)
+        out.append(Result(
+            focus=str(node), path=path_key(shape_path, shapes) if shape_path is not None else None,
+            value=to_ox(value) if value is not None else None,
             severity=SEVERITIES.get(results.value(r, SH.resultSeverity) or SH.Violation, "Violation"),
-            message=message,
-            sheet=sheet,
-            row=row,
-            column=column,
-            value=text,
-            focus_node=str(focus) if focus is not None else None,
-            path=path,
-            source_shape=str(shape) if isinstance(shape, URIRef) else None,
-            origin="shacl",
-        ))
-    return out
+            message=str(results.value(r, SH.resultMessage) or "does not conform"),
+            shape=str(shape) if isinstance(shape, URIRef) else f"_:{shape}",
+            component=str(results.value(r, SH.sourceConstraintComponent))))
+    return list(dict.fromkeys(out))
+
+
+def validate_extraction(ext: Extraction, store: EvidenceStore | None, replacing: Sequence[str] = (),
+                        engine: Engine = "sparql") -> list[Finding]:
+    return [_finding(r, ext) for r in shacl_results(ext, store, replacing, engine)]
+
+
+def _finding(r: Result, ext: Extraction) -> Finding:
+    sheet, row, column, text = ext.locate(r.focus, r.path, r.value)
+    if text is None and isinstance(r.value, ox.Literal):
+        text = r.value.value
+    return Finding(severity=r.severity, message=r.message, sheet=sheet, row=row, column=column, value=text,
+                   focus_node=r.focus, path=r.path,
+                   source_shape=None if r.shape.startswith("_:") else r.shape, origin="shacl")
 
 
 @dataclass
@@ -134,12 +171,13 @@ class Validated:
 
 def validate_workbook(paths: Sequence[Path], store: EvidenceStore | None = None,
                       reviewer: str | None = None, *, workbook_id: str | None = None,
-                      fulltext: Path | None = None) -> Validated:
+                      fulltext: Path | None = None, engine: Engine = "sparql") -> Validated:
     """Read, convert and validate a workbook against the store's graph (its neighbourhood only).
 
     `workbook_id` identifies the workbook across revisions (default: file or folder name, see
     graph.batches); `fulltext` is a folder of `{source_id}.txt` files to check quotes against (default:
-    a `fulltext` folder inside the CSV folder or beside the .xlsx, when there is one).
+    a `fulltext` folder inside the CSV folder or beside the .xlsx, when there is one); `engine` is the SHACL
+    engine (see the module's docstring).
     """
     name = ", ".join(str(p) for p in paths)
     report = Report(input_name=name)
@@ -152,7 +190,7 @@ def validate_workbook(paths: Sequence[Path], store: EvidenceStore | None = None,
     if fulltext is None:
         fulltext = _fulltext_folder(paths)
     return validate_read(wb, store, reviewer, workbook_id=workbook_id or default_workbook_id(paths),
-                         fulltext=fulltext, report=report)
+                         fulltext=fulltext, report=report, engine=engine)
 
 
 def _fulltext_folder(paths: Sequence[Path]) -> Path | None:
@@ -162,7 +200,8 @@ def _fulltext_folder(paths: Sequence[Path]) -> Path | None:
 
 
 def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | None, *, workbook_id: str,
-                  fulltext: Path | None = None, report: Report | None = None) -> Validated:
+                  fulltext: Path | None = None, report: Report | None = None, engine: Engine = "sparql",
+                  ) -> Validated:
     """Validate a workbook already read (the reader's findings are in `wb.findings`)."""
     from .quotes import check_quotes
 
@@ -175,7 +214,7 @@ def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | Non
     add_provenance(ext, wb, reviewer or default_reviewer(), shapes_version(), started,
                    workbook_id=workbook_id, revision_of=supersedes)
     report.extend(wb.findings)
-    shacl = validate_extraction(ext, store, replacing)
+    shacl = validate_extraction(ext, store, replacing, engine)
     # A missing column is reported once, not once per row; a cell the reader already faulted is not
     # faulted again by SHACL.
     missing = {(sheet, col) for sheet, cols in wb.missing_columns.items() for col in cols}
@@ -189,7 +228,7 @@ def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | Non
     report.extend(f for f in graph_findings(ext, store, supersedes, replacing)
                   if not (f.path == KEY_COLLISION and (f.sheet, f.row) in faulted))
     report.extend(quote_findings)
-    report.checked_triples = len(ext.graph)
+    report.checked_triples = len(ext)
     return Validated(report, ext, workbook_id, supersedes)
 
 
@@ -211,66 +250,62 @@ def graph_findings(ext: Extraction, store: EvidenceStore | None, supersedes: Seq
     """Keys already defined by another batch, duplicate CMOCs (same source and label), and references from
     other batches that superseding an earlier revision would break. All bounded by the workbook."""
     out: list[Finding] = []
-    g = ext.graph
-    keyed: dict[URIRef, tuple[str, str]] = {}
-    for klass, where in KEY_CLASSES.items():
-        for s in g.subjects(RDF.type, klass):
-            if isinstance(s, URIRef) and s in ext.origins:
-                keyed[s] = where
+    keyed: dict[str, tuple[str, str]] = {}
+    classes = " ".join(f"<{k}>" for k in KEY_CLASSES)
+    for r in ext.select(f"SELECT ?s ?k WHERE {{ ?s a ?k VALUES ?k {{ {classes} }} }}"):
+        if r["s"].value in ext.origins:
+            keyed[r["s"].value] = KEY_CLASSES[URIRef(r["k"].value)]
     # the same source and label twice in the workbook
-    by_label: dict[tuple[str, str], URIRef] = {}
-    labelled: list[tuple[URIRef, URIRef, str]] = []
-    for node in g.subjects(RDF.type, CMO.CMOConfiguration):
-        stated, label_node = g.value(node, CMO.statedIn), g.value(node, CMO.authorLabel)
-        if not isinstance(node, URIRef) or not isinstance(stated, URIRef) or label_node is None:
-            continue
-        labelled.append((node, stated, str(label_node)))
+    by_label: dict[tuple[str, str], str] = {}
+    labelled = [(r["c"].value, r["s"].value, r["l"].value) for r in ext.select(
+        f"SELECT ?c ?s ?l WHERE {{ ?c a <{CMO.CMOConfiguration}> ; <{CMO.statedIn}> ?s ; <{CMO.authorLabel}> ?l "
+        "FILTER(isIRI(?c) && isIRI(?s)) }")]
     for c, source, label in sorted(labelled, key=lambda t: ext.origins.get(t[0], ("", 0))[1]):
-        k = (str(source), _norm_label(label))
+        k = (source, _norm_label(label))
         if k in by_label:
             sheet, row = ext.origins[c]
-            out.append(Finding("Violation", f"label '{label}' of source {_key(g, source)} is already used by "
-                               f"CMOC {_key(g, by_label[k])} in this workbook: a duplicate CMOC?", sheet=sheet,
-                               row=row, column="label", value=label, focus_node=str(c), origin="graph"))
+            out.append(Finding("Violation", f"label '{label}' of source {_key(ext, source)} is already used by "
+                               f"CMOC {_key(ext, by_label[k])} in this workbook: a duplicate CMOC?", sheet=sheet,
+                               row=row, column="label", value=label, focus_node=c, origin="graph"))
         else:
             by_label[k] = c
     if store is None:
         return out
     # A key another batch defines may be restated word for word (the same extraction as .xlsx and as CSV);
     # saying something else about it would give the graph two descriptions of one thing.
-    elsewhere = {s: bs for s, bs in defined_in_other_batches(store, keyed, replacing).items()
-                 if any(_description(store, s, b) != _description(g, s) for b in bs)}
+    elsewhere = {str(s): bs for s, bs in defined_in_other_batches(store, map(URIRef, keyed), replacing).items()
+                 if any(_description(store, str(s), b) != _description(ext, str(s)) for b in bs)}
     for s, batches in sorted(elsewhere.items()):
         sheet, column = keyed[s]
         _, row = ext.origins[s]
-        key = str(g.value(s, DCTERMS.identifier) or s)
+        key = _key(ext, s, default=s)
         out.append(Finding("Violation", f"{column} '{key}' is already in the graph, described otherwise (batch "
                            f"{', '.join(batches)}): refer to it without repeating its row, choose another key, "
                            "or correct it by re-importing that batch's workbook under its own name",
-                           sheet=sheet, row=row, column=column, value=key, focus_node=str(s), path=KEY_COLLISION,
+                           sheet=sheet, row=row, column=column, value=key, focus_node=s, path=KEY_COLLISION,
                            origin="graph"))
     if labelled:
-        values = " ".join(f"<{src}>" for src in sorted({str(t[1]) for t in labelled}))
+        values = " ".join(f"<{src}>" for src in sorted({t[1] for t in labelled}))
         rows = store.select(f"""SELECT DISTINCT ?c ?s ?l ?g WHERE {{ VALUES ?s {{ {values} }}
             GRAPH ?g {{ ?c a cmo:CMOConfiguration ; cmo:statedIn ?s ; cmo:authorLabel ?l }} }}""")
         existing: dict[tuple[str, str], list[tuple[str, str]]] = {}
-        for r in rows:
-            graph_name = _value(r["g"])
+        for found in rows:
+            graph_name = _value(found["g"])
             if graph_name in replacing:
                 continue
-            existing.setdefault((_value(r["s"]), _norm_label(_value(r["l"]))), []).append(
-                (_value(r["c"]), graph_name))
+            existing.setdefault((_value(found["s"]), _norm_label(_value(found["l"]))), []).append(
+                (_value(found["c"]), graph_name))
         for c, source, label in labelled:
-            for other, batch in existing.get((str(source), _norm_label(label)), []):
-                if other == str(c) or c in elsewhere:
+            for other, batch in existing.get((source, _norm_label(label)), []):
+                if other == c or c in elsewhere:
                     continue
                 sheet, row = ext.origins[c]
-                out.append(Finding("Violation", f"a CMOC of source {_key(g, source)} labelled '{label}' is "
+                out.append(Finding("Violation", f"a CMOC of source {_key(ext, source)} labelled '{label}' is "
                                    f"already in the graph: <{other}> (batch {batch}); a duplicate CMOC?",
-                                   sheet=sheet, row=row, column="label", value=label, focus_node=str(c),
+                                   sheet=sheet, row=row, column="label", value=label, focus_node=c,
                                    origin="graph"))
     for old in supersedes:
-        for d in dependants(store, old, replacement=g, also_removed=replacing):
+        for d in dependants(store, old, replacement=ext.graph, also_removed=replacing):
             lost: tuple[str | None, str | None] = next(
                 ((sh, col) for prefix, (sh, col) in KIND_OF_IRI.items() if d.target.startswith(str(ID) + prefix)),
                 (None, None))
@@ -286,38 +321,26 @@ def _value(term: object) -> str:
     return str(value) if value is not None else ""
 
 
-def _key(g: Graph, node: Node) -> str:
-    ident = g.value(node, DCTERMS.identifier)
-    if ident is not None:
-        return str(ident)
-    return str(node).rsplit("/", 1)[-1]
+def _key(ext: Extraction, node: str, default: str | None = None) -> str:
+    """The key (dcterms:identifier) the workbook gives a node."""
+    ident = next((o.value for p, o in ext.about(node) if p == str(DCTERMS.identifier)), None)
+    return ident if ident is not None else default if default is not None else node.rsplit("/", 1)[-1]
 
 
 PARTS = ("context", "mechanism", "resource", "reasoning", "outcome", "target", "quote")
 
 
-def _description(source: Graph | EvidenceStore, node: URIRef, batch: str | None = None) -> set[tuple[str, ...]]:
+def _description(source: Extraction | EvidenceStore, node: str, batch: str | None = None) -> set[tuple[str, ...]]:
     """What a row says about a keyed node and its parts (context, quote, ...), as comparable strings."""
-    nodes = [str(node), *(f"{node}/{p}" for p in PARTS)]
-    out: set[tuple[str, ...]] = set()
-    if isinstance(source, Graph):
-        for n in nodes:
-            for p, o in source.predicate_objects(URIRef(n)):
-                out.add((n, str(p), *_term_key(o)))
-        return out
+    nodes = [node, *(f"{node}/{p}" for p in PARTS)]
+    if isinstance(source, Extraction):
+        return {(n, p, *_term_key(o)) for n in nodes for p, o in source.about(n)}
     values = " ".join(f"<{n}>" for n in nodes)
-    for r in source.select(f"SELECT ?s ?p ?o WHERE {{ VALUES ?s {{ {values} }} GRAPH <{batch}> {{ ?s ?p ?o }} }}"):
-        obj = r["o"]
-        if isinstance(obj, ox.Literal):
-            okey: tuple[str, ...] = (obj.value, obj.language or "", obj.datatype.value if not obj.language else "")
-        else:
-            okey = (_value(obj),)
-        out.add((_value(r["s"]), _value(r["p"]), *okey))
-    return out
+    rows = source.select(f"SELECT ?s ?p ?o WHERE {{ VALUES ?s {{ {values} }} GRAPH <{batch}> {{ ?s ?p ?o }} }}")
+    return {(_value(r["s"]), _value(r["p"]), *_term_key(r["o"])) for r in rows}  # type: ignore[arg-type]
 
 
-def _term_key(o: Node) -> tuple[str, ...]:
-    if isinstance(o, Literal):
-        datatype = "" if o.language else str(o.datatype or "http://www.w3.org/2001/XMLSchema#string")
-        return (str(o), o.language or "", datatype)
-    return (str(o),)
+def _term_key(o: Term) -> tuple[str, ...]:
+    if isinstance(o, ox.Literal):
+        return (o.value, o.language or "", o.datatype.value if not o.language else "")
+    return (o.value,)
