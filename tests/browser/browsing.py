@@ -27,7 +27,8 @@ class Visit:
 
     def goto(self, path: str) -> Any:
         response = self.page.goto(self.base + path, wait_until="load")
-        assert response is not None and response.ok, f"GET {path}: {response.status if response else 'no answer'}"
+        status = response.status if response else "no answer"
+        assert response is not None and response.ok, f"GET {path}: {status}; " + "; ".join(self.problems)
         return response
 
     def screenshot(self, step: str) -> Path:
@@ -37,6 +38,11 @@ class Visit:
         path = ARTEFACTS / f"{self.name}-{self.shots:02d}-{step}.png"
         self.page.screenshot(path=str(path), full_page=True)
         return path
+
+    def forget_screenshots(self) -> None:
+        """Remove this test's screenshots of an earlier run, so the folder shows the last run only."""
+        for old in ARTEFACTS.glob(f"{self.name}-[0-9][0-9]-*.png"):
+            old.unlink()
 
     def assert_clean(self) -> None:
         assert not self.problems, "the browser reported:\n" + "\n".join(self.problems)

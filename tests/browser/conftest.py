@@ -89,12 +89,14 @@ def _open(browser: Any, server: str, request: pytest.FixtureRequest, javascript:
     context.set_default_navigation_timeout(STEP_TIMEOUT_MS)
     page = context.new_page()
     v = Visit(page=page, base=server, name=_test_name(request))
+    v.forget_screenshots()
     watch(v)
     try:
         yield v
         if request.node.stash.get(_FAILED, False):
-            v.screenshot("failed")
-        v.assert_clean()
+            v.screenshot("failed")  # the failure already reports what went wrong
+        else:
+            v.assert_clean()
     finally:
         context.close()
 
