@@ -90,7 +90,7 @@ def cmd_build(args: argparse.Namespace) -> int:
         def step(name: str) -> None:
             bar.update(task, description=f"importing {name}", advance=1)
 
-        results = build(_store_path(args), data, progress=step)
+        results = build(_store_path(args), data, progress=step, engine=args.engine)
     for r in results:
         if not r.imported:
             _print_report(r.report, "table")
@@ -112,7 +112,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
     code = OK
     reports = []
     for paths in _group_inputs(args.files):
-        report = validate_workbook(paths, store, args.reviewer).report
+        report = validate_workbook(paths, store, args.reviewer, engine=args.engine).report
         reports.append(report)
         code = max(code, report.exit_code())
     if args.format == "json" and len(reports) > 1:
@@ -132,7 +132,7 @@ def cmd_import(args: argparse.Namespace) -> int:
     with _progress() as bar:
         task = bar.add_task("importing", total=len(groups))
         for paths in groups:
-            result = import_workbook(store, paths, args.reviewer)
+            result = import_workbook(store, paths, args.reviewer, engine=args.engine)
             bar.advance(task)
             if not result.imported:
                 _print_report(result.report, args.format)
@@ -296,6 +296,11 @@ def cmd_serve(args: argparse.Namespace) -> int:
 # -- parser --------------------------------------------------------------------------------------------
 
 
+def _engine_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--engine", choices=("sparql", "pyshacl"), default="sparql",
+                   help="SHACL engine: the shapes compiled to SPARQL (default) or pySHACL, the slower reference")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="cmokg", description=__doc__.splitlines()[0] if __doc__ else None)
     parser.add_argument("--version", action="version", version=f"cmokg {__version__}")
@@ -308,18 +313,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = command("build", "build the graph from the ontology, vocabularies and data/ into a fresh store")
     p.add_argument("--data", metavar="DIR", help="folder holding workbooks/ (default: the project's data/)")
+    _engine_option(p)
     p.set_defaults(func=cmd_build)
 
     p = command("validate", "validate workbooks (against the store's graph when there is one); writes nothing")
     p.add_argument("files", nargs="+", metavar="FILE", help=".xlsx, a folder of .csv files, or .csv files")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--reviewer", help="who extracted (default: $CMOKG_REVIEWER or the login name)")
+    _engine_option(p)
     p.set_defaults(func=cmd_validate)
 
     p = command("import", "validate workbooks and import each as one batch (named graph); refuses on violations")
     p.add_argument("files", nargs="+", metavar="FILE")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table", help="format of a refusal report")
     p.add_argument("--reviewer", help="who imports (default: $CMOKG_REVIEWER or the login name)")
+    _engine_option(p)
     p.set_defaults(func=cmd_import)
 
     p = command("query", "run a catalog query by name (see queries/catalog) or a .rq file")

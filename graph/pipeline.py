@@ -9,7 +9,7 @@ from pathlib import Path
 
 from .report import Report
 from .store import EvidenceStore, StoreError
-from .validate import Validated, validate_read, validate_workbook
+from .validate import Engine, Validated, validate_read, validate_workbook
 from .vocab import ONTOLOGY_FILE, ROOT, vocab_paths
 from .workbook import Workbook
 
@@ -28,10 +28,12 @@ class ImportResult:
 
 
 def import_workbook(store: EvidenceStore, paths: Sequence[Path], reviewer: str | None = None, *,
-                    workbook_id: str | None = None, fulltext: Path | None = None) -> ImportResult:
+                    workbook_id: str | None = None, fulltext: Path | None = None,
+                    engine: Engine = "sparql") -> ImportResult:
     """Validate against the store, then write the batch in one transaction; refuse (and write nothing) on
     any violation. A workbook whose id has a batch already supersedes it (graph.batches)."""
-    return _commit(store, validate_workbook(paths, store, reviewer, workbook_id=workbook_id, fulltext=fulltext))
+    return _commit(store, validate_workbook(paths, store, reviewer, workbook_id=workbook_id, fulltext=fulltext,
+                                            engine=engine))
 
 
 def import_read(store: EvidenceStore, wb: Workbook, reviewer: str | None, *, workbook_id: str,
@@ -71,7 +73,7 @@ def load_schema(store: EvidenceStore) -> None:
 
 
 def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg build",
-          progress: Callable[[str], None] | None = None) -> list[ImportResult]:
+          progress: Callable[[str], None] | None = None, engine: Engine = "sparql") -> list[ImportResult]:
     """Build the graph from scratch into a fresh store beside `store_path`, then swap it in.
 
     If any workbook is refused, the previous store is left as it was.
@@ -85,7 +87,7 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
         for paths in workbooks_in(data_dir):
             if progress:
                 progress(paths[0].name)
-            result = import_workbook(store, paths, reviewer)
+            result = import_workbook(store, paths, reviewer, engine=engine)
             results.append(result)
             if not result.imported:
                 break

@@ -34,6 +34,8 @@ from .namespaces import SH
 from .report import Severity
 
 FOCUS_GRAPH = "urn:cmokg:validation:focus"  # holds one marker triple per focus candidate
+TARGETS_GRAPH = "urn:cmokg:validation:targets"  # ?focus TARGET <TARGET{n}>: the focus is a target of shape n
+TARGET = "urn:cmokg:validation:target"
 SEVERITIES: dict[Node, Severity] = {SH.Violation: "Violation", SH.Warning: "Warning", SH.Info: "Info"}
 RDF_TYPE = f"<{RDF.type}>"
 
@@ -99,6 +101,7 @@ class _Compiler:
     def __init__(self, shapes: Graph, subclasses: Mapping[str, set[str]]) -> None:
         self.g = shapes
         self.subclasses = subclasses
+        self.target_updates: list[str] = []
 
     # -- terms, lists, paths --------------------------------------------------------------------------
     def one(self, node: Node, pred: URIRef) -> Node | None:
@@ -204,20 +207,27 @@ class _Compiler:
 
     # -- shapes ---------------------------------------------------------------------------------------
     def targets(self, shape: Node) -> str | None:
-        """A subquery selecting the focus candidates the shape targets (None: it targets nothing)."""
+        """A pattern binding ?focus to the focus candidates the shape targets (None: it targets nothing).
+
+        Targets are computed once per run by an update (`target_updates`) that marks them in a graph of their
+        own, so the many checks of a shape each look them up instead of recomputing them. (An update's default
+        graph is not the union of the data's graphs: hence GRAPH ?_g.)"""
         branches = []
         for klass in self.g.objects(shape, SH.targetClass):
-            branches.append(self.instance_of("?focus", klass))
+            branches.append(f"GRAPH ?_g {{ {self.instance_of('?focus', klass)} }}")
         for node in self.g.objects(shape, SH.targetNode):
             branches.append(f"VALUES ?focus {{ {self.sparql_term(node)} }}")
         for pred in self.g.objects(shape, SH.targetSubjectsOf):
-            branches.append(f"?focus <{pred}> ?_o")
+            branches.append(f"GRAPH ?_g {{ ?focus <{pred}> ?_o }}")
         for pred in self.g.objects(shape, SH.targetObjectsOf):
-            branches.append(f"?_s <{pred}> ?focus")
+            branches.append(f"GRAPH ?_g {{ ?_s <{pred}> ?focus }}")
         if not branches:
             return None
         union = " UNION ".join(f"{{ {b} }}" for b in branches)
-        return f"{{ SELECT DISTINCT ?focus WHERE {{ GRAPH <{FOCUS_GRAPH}> {{ ?focus ?_m ?_m }} {union} }} }}"
+        mark = f"<{TARGET}{len(self.target_updates)}>"
+        self.target_updates.append(f"INSERT {{ GRAPH <{TARGETS_GRAPH}> {{ ?focus <{TARGET}> {mark} }} }} WHERE "
+                                   f"{{ GRAPH <{FOCUS_GRAPH}> {{ ?focus ?_m ?_m }} {union} }}")
+        return f"GRAPH <{TARGETS_GRAPH}> {{ ?focus <{TARGET}> {mark} }}"
 
     def node_shapes(self) -> list[Node]:
         shapes = {s for s in self.g.subjects(RDF.type, SH.NodeShape)}
@@ -338,6 +348,7 @@ class CompiledShapes:
     """The shapes as one SPARQL query; `run` validates data with it."""
 
     checks: tuple[Check, ...]
+    targets: str  # the update marking each shape's targets
     query: str
 
     def run(self, store: ox.Store, focus: Iterable[str]) -> list[Result]:
@@ -346,6 +357,8 @@ class CompiledShapes:
         markers = "".join(f"<{f}> {marker} {marker} .\n" for f in focus).encode("utf-8")
         store.clear_graph(ox.NamedNode(FOCUS_GRAPH))
         store.load(markers, ox.RdfFormat.N_TRIPLES, to_graph=ox.NamedNode(FOCUS_GRAPH))
+        store.clear_graph(ox.NamedNode(TARGETS_GRAPH))
+        store.update(self.targets)
         results = store.query(self.query, use_default_graph_as_union=True)
         assert isinstance(results, ox.QuerySolutions)
         out = []
@@ -359,11 +372,12 @@ class CompiledShapes:
 def compile_shapes(shapes: Graph, subclasses: Mapping[str, set[str]]) -> CompiledShapes:
     """Compile every node shape of `shapes`; raises UnsupportedShape on a feature outside SHACL Core's subset
     listed in this module's docstring. `subclasses` maps a class to the classes below it (itself included)."""
-    checks = tuple(_Compiler(shapes, subclasses).compile())
+    compiler = _Compiler(shapes, subclasses)
+    checks = tuple(compiler.compile())
     branches = []
     for i, c in enumerate(checks):
         has_value = "?value" in c.pattern
         select = "?focus ?value" if has_value else "?focus"
         branches.append(f"{{ SELECT ?c {select} WHERE {{ {c.pattern} BIND({i} AS ?c) }} }}")
     query = "SELECT ?c ?focus ?value WHERE {\n" + "\nUNION\n".join(branches) + "\n}"
-    return CompiledShapes(checks, query)
+    return CompiledShapes(checks, " ;\n".join(compiler.target_updates), query)

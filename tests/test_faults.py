@@ -53,15 +53,19 @@ CHILD = textwrap.dedent("""
     store = EvidenceStore(Path(sys.argv[1]))
     data = Path(sys.argv[2]).read_bytes()
     print("ready", flush=True)
-    store.replace_graph(sys.argv[3], data)
+    if sys.argv[4] == "write_batch":  # the importer's path (graph.pipeline)
+        store.write_batch(sys.argv[3], data)
+    else:
+        store.replace_graph(sys.argv[3], data)
     store.flush()
     print("done", flush=True)
 """)
 
 
 def test_sigkill_during_import_leaves_batch_whole_or_absent(seed_store_path: Path, tmp_path: Path) -> None:
-    """20 trials: a process writing a batch (new, or replacing an older version) is killed with SIGKILL at a
-    random point; the store then opens cleanly and holds the old batch or the new one, entirely."""
+    """20 trials: a process writing a batch (new, or replacing an older version; through replace_graph or the
+    importer's write_batch) is killed with SIGKILL at a random point; the store then opens cleanly and holds
+    the old batch or the new one, entirely."""
     rng = random.Random(6)
     new = tmp_path / "new.nt"
     new.write_bytes(batch_nt(BIG, "new"))
@@ -72,8 +76,8 @@ def test_sigkill_during_import_leaves_batch_whole_or_absent(seed_store_path: Pat
     timing = tmp_path / "timing"
     shutil.copytree(base, timing)
     start = time.monotonic()
-    subprocess.run([sys.executable, "-c", CHILD, str(timing), str(new), BATCH], check=True, cwd=ROOT, timeout=120,
-                   capture_output=True)
+    subprocess.run([sys.executable, "-c", CHILD, str(timing), str(new), BATCH, "replace_graph"], check=True,
+                   cwd=ROOT, timeout=120, capture_output=True)
     full = time.monotonic() - start
     outcomes = {"absent": 0, "old": 0, "new": 0}
     for trial in range(20):
@@ -85,7 +89,8 @@ def test_sigkill_during_import_leaves_batch_whole_or_absent(seed_store_path: Pat
             s.replace_graph(BATCH, batch_nt(BIG // 2, "old"))
             s.flush()
             del s
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(store_dir), str(new), BATCH], cwd=ROOT,
+        method = "write_batch" if trial % 4 >= 2 else "replace_graph"
+        child = subprocess.Popen([sys.executable, "-c", CHILD, str(store_dir), str(new), BATCH, method], cwd=ROOT,
                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE)
         assert child.stdout is not None
         assert child.stdout.readline().strip() == b"ready"

@@ -154,3 +154,18 @@ def test_the_project_shapes_compile() -> None:
     compiled = compile_shapes(shapes_graph(), subclass_closure(ontology_graph()))
     assert len(compiled.checks) > 50
     assert str(ID) not in compiled.query  # the query is about shapes, not instances
+
+
+def test_cli_engines_give_the_same_report(tmp_path: Path) -> None:
+    """`cmokg validate --engine sparql|pyshacl` on a bad workbook: the same findings, the same exit code."""
+    import json
+    import subprocess
+    import sys
+
+    cmokg = str(Path(sys.executable).parent / "cmokg")
+    folder = next(p for p in BAD_CASES if p.name == "malformed-doi")
+    runs = [subprocess.run([cmokg, "validate", str(folder), "--store", str(tmp_path / "none"), "--format", "json",
+                            "--engine", engine], capture_output=True, timeout=120) for engine in ("sparql", "pyshacl")]
+    assert [r.returncode for r in runs] == [1, 1]
+    sparql, pyshacl = (json.loads(r.stdout)["results"] for r in runs)
+    assert sparql == pyshacl and sparql
