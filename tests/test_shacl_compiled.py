@@ -87,10 +87,11 @@ def _run_both(shapes_ttl: str, data_ttl: str, focus: list[str]) -> tuple[set[Res
         if str(results.value(r, SH.focusNode)) not in focus:
             continue
         shape, value = results.value(r, SH.sourceShape), results.value(r, SH.value)
+        severity = SEVERITIES[results.value(r, SH.resultSeverity) or SH.Violation]
         shape_path = shapes.value(shape, SH.path)
         theirs.add(Result(
             str(results.value(r, SH.focusNode)), path_key(shape_path, shapes) if shape_path is not None else None,
-            to_ox(value) if value is not None else None, SEVERITIES[results.value(r, SH.resultSeverity)],
+            to_ox(value) if value is not None else None, severity,
             str(results.value(r, SH.resultMessage)), str(shape) if isinstance(shape, URIRef) else f"_:{shape}",
             str(results.value(r, SH.sourceConstraintComponent))))
     return mine, theirs

@@ -10,6 +10,8 @@ import json
 from pathlib import Path
 
 import pytest
+from rdflib import Graph
+from rdflib.term import Node
 
 from graph.pipeline import import_workbook
 from graph.store import EvidenceStore
@@ -56,7 +58,7 @@ def test_good_workbook_csv_and_xlsx_give_the_same_triples(schema_store: Evidence
     assert csv_run.extraction is not None and xlsx_run.extraction is not None
     from graph.namespaces import CMO
 
-    def claims(g):  # the batch's own description differs (file name, hash, time)
+    def claims(g: Graph) -> set[tuple[Node, Node, Node]]:  # the batch's own description differs (file name, hash, time)
         return {t for t in g if not str(t[0]).startswith("https://w3id.org/cmokg/id/batch/")}
 
     assert claims(csv_run.extraction.graph) == claims(xlsx_run.extraction.graph)
