@@ -7,6 +7,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .backend import Backend
 from .report import Report
 from .store import EvidenceStore, StoreError
 from .validate import Engine, Validated, validate_read, validate_workbook
@@ -51,9 +52,19 @@ def _commit(store: EvidenceStore, validated: Validated) -> ImportResult:
     result.superseded = list(validated.supersedes)
     result.replaced = store.has_graph(result.batch) or bool(result.superseded)
     result.triples = len(ext)
-    store.write_batch(result.batch, ext.nt(), result.superseded)
+    _write(store, result.batch, ext.nt(), result.superseded)
     result.imported = True
     return result
+
+
+def _write(store: Backend, batch: str, data: bytes, supersedes: Sequence[str]) -> None:
+    """The batch's N-Triples as its named graph, dropping the batches it supersedes, in one transaction: the
+    embedded store's fast path, or one SPARQL update (one request) on a remote store."""
+    if isinstance(store, EvidenceStore):
+        store.write_batch(batch, data, supersedes)
+        return
+    drops = "".join(f"DROP SILENT GRAPH <{g}> ;\n" for g in [*supersedes, batch])
+    store.update(f"{drops}INSERT DATA {{ GRAPH <{batch}> {{\n{data.decode('utf-8')}\n}} }}")
 
 
 def workbooks_in(data_dir: Path) -> list[list[Path]]:
