@@ -228,9 +228,9 @@ def review_page(slug: str) -> Any:
     except BadParameter as exc:
         return bad_request(exc)
     assert node is not None
-    paging = Paging(number, PAGE_SIZE * 2, count(
-        f"SELECT (COUNT(*) AS ?n) ?r WHERE {{ SELECT DISTINCT ?c ?t ?r WHERE {{ {REVIEW_CMOC} "
-        "OPTIONAL { ?c cmo:refines ?t } } } GROUP BY ?r", r=node))
+    paging = Paging(number, PAGE_SIZE * 2, count(  # rows are (CMOC, theory) pairs
+        f"SELECT (COUNT(DISTINCT ?pair) AS ?n) ?r WHERE {{ {REVIEW_CMOC} OPTIONAL {{ ?c cmo:refines ?t }} "
+        'BIND(CONCAT(STR(?c), " ", COALESCE(STR(?t), "")) AS ?pair) } GROUP BY ?r', r=node))
     found = select(f"""SELECT ?c ?t (SAMPLE(?tl) AS ?theory) (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement)
             (SAMPLE(?cx) AS ?context) (SAMPLE(?oc) AS ?outcome) (COUNT(DISTINCT ?e) AS ?evidence) ?r WHERE {{
         {REVIEW_CMOC} OPTIONAL {{ ?c cmo:refines ?t OPTIONAL {{ ?t rdfs:label ?tl }} }}
@@ -286,16 +286,15 @@ def _drawing_on(resource: str) -> list[dict[str, str | None]]:
 
 # -- search ---------------------------------------------------------------------------------------------
 
-# The text match runs in a subquery and the CMOC type is checked on its result: joining the type pattern with
-# the UNION directly makes Oxigraph 0.5 evaluate it some twenty times slower.
-MATCH = """{ SELECT ?c ?field ?text ?e ?q WHERE {
-    { ?c cmo:hasContext/cmo:description ?text BIND("context" AS ?field) }
+# Every ?c here is a CMOC by the model (only CMOCs have parts and evidence), so no type pattern: joining one
+# with the UNION makes Oxigraph 0.5 evaluate it some twenty times slower. No subquery either: a remote store
+# gets the parameter as a VALUES block at the top of the WHERE clause, which a subquery would not see.
+MATCH = """{ ?c cmo:hasContext/cmo:description ?text BIND("context" AS ?field) }
     UNION { ?c cmo:hasMechanism/cmo:hasResource/cmo:description ?text BIND("mechanism resource" AS ?field) }
     UNION { ?c cmo:hasMechanism/cmo:hasReasoning/cmo:description ?text BIND("mechanism reasoning" AS ?field) }
     UNION { ?c cmo:hasOutcome/cmo:description ?text BIND("outcome" AS ?field) }
     UNION { ?e cmo:supports|cmo:refutes ?c ; oa:hasTarget/oa:hasSelector/oa:exact ?text BIND("quote" AS ?field) }
-    FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q))) } }
-    ?c a cmo:CMOConfiguration ."""
+    FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))"""
 FIELD_ORDER = ("context", "mechanism resource", "mechanism reasoning", "outcome", "quote")
 
 
