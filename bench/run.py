@@ -5,17 +5,25 @@ build`, and measures side by side, on the same data and the same queries:
 
 - import throughput in triples/s: `cmokg build` (validation + write), and the raw write of the same quads
   into the embedded store, into the Oxigraph server (Graph Store Protocol) and into rdflib (Dataset.parse);
-- full validation (every workbook against the built store) and validation of a 50-CMOC workbook against the
-  store (which must stay flat as the store grows);
+- full validation (every workbook, or a sample of them, against the built store) and validation of a
+  50-CMOC workbook against the store (which must stay flat as the store grows);
 - p50/p95 latency of every catalog query over HTTP (its example parameters bound as VALUES, the same text
-  for every server), and throughput with 8 concurrent clients;
+  for every server), cold and warm, and throughput with 8 concurrent clients, cold and warm;
 - peak RSS of each server process tree.
 
-Servers: `cmokg serve` (gunicorn + the embedded store), `oxigraph serve`, and rdflib in memory behind
-rdflib-endpoint (uvicorn). Run:
+Cold and warm: cmokg keeps a result cache (webapp.executor.ResultCache); the peers keep none. A *cold* run
+sends the query with a comment that makes its text new (`# bench run N`), so no cache can answer it: the
+engine evaluates it. A *warm* run repeats the exact text. Peers are measured cold only (their warm is the
+same evaluation); cmokg both, and the two are reported separately.
+
+Slow peers are capped: a request that takes longer than `--query-timeout` is abandoned and reported as
+"> N s", a query slower than 1 s is repeated only 3 times, and rdflib is skipped, with the reason printed,
+when its estimated memory (measured ~2.8 KiB per triple at 10k CMOCs, plus a margin) exceeds what is free.
+Stages can be skipped (`--skip`) and a built store reused (`--reuse`), so a 100k run fits in ~1.5 h on 2 cores:
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python bench/run.py --sizes 1000 10000 --out var/bench
+    .venv/bin/python bench/run.py --sizes 100000 --out var/bench --validate-sample 50 --reuse
 """
 
 from __future__ import annotations
@@ -23,6 +31,7 @@ from __future__ import annotations
 import argparse
 import http.client
 import io
+import itertools
 import json
 import os
 import platform
@@ -38,6 +47,7 @@ import time
 import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests"))
@@ -61,19 +71,26 @@ RDFLIB_SERVER = textwrap.dedent("""
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 """)
 
-REPS = 15
+REPS = 15  # per query, when a run takes under 1 s
+SLOW_REPS = 3  # when it takes longer
 CONCURRENT_SECONDS = 6.0
 CLIENTS = 8
+RDFLIB_KIB_PER_TRIPLE = 2.8  # peak RSS of rdflib-endpoint / triples, measured at 10k CMOCs (1386 MiB, 527k)
+RDFLIB_MARGIN = 1.5
+STAGES = ("build", "raw-load", "validation", "cmokg", "oxigraph", "rdflib")
+SERVERS = ("cmokg", "oxigraph", "rdflib")
+
+Timing = tuple[float | None, int]  # (seconds, or None past the timeout; HTTP status, 0 when timed out)
 
 
-def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> None:
+def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 3600) -> None:
     deadline = time.monotonic() + timeout
     parsed = urllib.parse.urlsplit(url)
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             raise RuntimeError(f"{url}: server exited with {proc.returncode}")
         try:
-            conn = http.client.HTTPConnection(parsed.hostname, parsed.port, timeout=5)
+            conn = http.client.HTTPConnection(parsed.hostname or "127.0.0.1", parsed.port, timeout=5)
             conn.request("GET", f"{parsed.path}?query={urllib.parse.quote('ASK {}')}",
                          headers={"Accept": "application/sparql-results+json"})
             if conn.getresponse().status == 200:
@@ -85,49 +102,101 @@ def wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float = 600) -> 
 
 
 class Client:
-    """One keep-alive HTTP connection sending SPARQL queries by GET."""
+    """One keep-alive HTTP connection sending SPARQL queries by GET; a request past `timeout` is abandoned
+    (the connection is replaced) and reported as None."""
 
-    def __init__(self, url: str, params: dict[str, str]) -> None:
+    def __init__(self, url: str, params: dict[str, str], timeout: float) -> None:
         parts = urllib.parse.urlsplit(url)
-        self.path, self.params = parts.path, params
-        self.conn = http.client.HTTPConnection(parts.hostname, parts.port, timeout=300)
+        self.host, self.port, self.path, self.params, self.timeout = parts.hostname, parts.port, parts.path, \
+            params, timeout
+        self.conn = self._connect()
 
-    def ask(self, sparql: str) -> tuple[float, int]:
+    def _connect(self) -> http.client.HTTPConnection:
+        return http.client.HTTPConnection(self.host or "127.0.0.1", self.port, timeout=self.timeout)
+
+    def _reconnect(self) -> None:
+        self.conn.close()
+        self.conn = self._connect()
+
+    def ask(self, sparql: str) -> Timing:
         qs = urllib.parse.urlencode({"query": sparql, **self.params})
         start = time.perf_counter()
-        self.conn.request("GET", f"{self.path}?{qs}", headers={"Accept": "application/sparql-results+json"})
-        response = self.conn.getresponse()
-        response.read()
+        try:
+            self.conn.request("GET", f"{self.path}?{qs}", headers={"Accept": "application/sparql-results+json"})
+            response = self.conn.getresponse()
+            response.read()
+        except TimeoutError:
+            self._reconnect()
+            return None, 0
+        except (ConnectionError, http.client.HTTPException):  # counted as an error (status 0)
+            self._reconnect()
+            return time.perf_counter() - start, 0
         return time.perf_counter() - start, response.status
 
 
-def latency(url: str, params: dict[str, str], queries: dict[str, str]) -> dict[str, tuple[float, float, int]]:
-    client = Client(url, params)
-    out = {}
+_nonce = itertools.count()
+
+
+def cold(text: str) -> str:
+    """The query as new text (a leading comment), so that no result cache can answer it."""
+    return f"# bench run {next(_nonce)}\n{text}"
+
+
+def summarize(times: list[float | None], errors: int) -> dict[str, Any]:
+    """p50/p95 in seconds; a timed-out run counts as +inf, so a p50 past the cap is reported as None."""
+    values = sorted(t if t is not None else float("inf") for t in times)
+    p50, p95 = statistics.median(values), values[int(0.95 * (len(values) - 1))]
+    return {"p50": None if p50 == float("inf") else p50, "p95": None if p95 == float("inf") else p95,
+            "runs": len(values), "timeouts": sum(t is None for t in times), "errors": errors}
+
+
+def _runs(client: Client, texts: Callable[[], str], first: Timing) -> dict[str, Any]:
+    t0, status0 = first
+    if t0 is None:  # past the cap once: do not queue more behind it
+        return summarize([None], 0)
+    times: list[float | None] = []
+    errors = 0
+    for _ in range(REPS if t0 < 1 else SLOW_REPS):
+        t, status = client.ask(texts())
+        times.append(t)
+        errors += t is not None and status != 200
+        if t is None:
+            break
+    return summarize(times, errors + (status0 != 200))
+
+
+def latency(url: str, params: dict[str, str], queries: dict[str, str], timeout: float, warm: bool,
+            ) -> dict[str, dict[str, Any]]:
+    """Per query: `cold` (new text each run) and, with `warm`, `warm` (the same text after a first run)."""
+    client = Client(url, params, timeout)
+    out: dict[str, dict[str, Any]] = {}
     for name, text in queries.items():
-        warm, _ = client.ask(text)  # warm-up
-        times, errors = [], 0
-        for _ in range(REPS if warm < 1 else 5):  # a slow peer: fewer repetitions (p95 = the worst of 5)
-            t, status = client.ask(text)
-            times.append(t)
-            errors += status != 200
-        times.sort()
-        out[name] = (statistics.median(times), times[int(0.95 * (len(times) - 1))], errors)
+        first = client.ask(cold(text))  # also warms the engine's own caches (pages, dictionaries)
+        out[name] = {"cold": _runs(client, lambda text=text: cold(text), first)}  # type: ignore[misc]
+        if warm and first[0] is not None:
+            out[name]["warm"] = _runs(client, lambda text=text: text, client.ask(text))  # type: ignore[misc]
     return out
 
 
-def throughput(url: str, params: dict[str, str], queries: dict[str, str]) -> tuple[float, int]:
+def throughput(url: str, params: dict[str, str], queries: dict[str, str], timeout: float, warm: bool,
+               ) -> dict[str, Any]:
+    """CLIENTS connections cycling through the catalog for CONCURRENT_SECONDS (a request started before the
+    end runs to its end or to the timeout)."""
     texts = list(queries.values())
-    done, errors = [0] * CLIENTS, [0] * CLIENTS
-    stop = time.monotonic() + CONCURRENT_SECONDS
+    done, errors, timeouts = [0] * CLIENTS, [0] * CLIENTS, [0] * CLIENTS
+    stop_at = time.monotonic() + CONCURRENT_SECONDS
 
     def run(i: int) -> None:
-        client = Client(url, params)
+        client = Client(url, params, timeout)
         k = i
-        while time.monotonic() < stop:
-            _, status = client.ask(texts[k % len(texts)])
-            done[i] += 1
-            errors[i] += status != 200
+        while time.monotonic() < stop_at:
+            text = texts[k % len(texts)]
+            t, status = client.ask(text if warm else cold(text))
+            if t is None:
+                timeouts[i] += 1
+            else:
+                done[i] += 1
+                errors[i] += status != 200
             k += 1
 
     start = time.monotonic()
@@ -136,7 +205,7 @@ def throughput(url: str, params: dict[str, str], queries: dict[str, str]) -> tup
         t.start()
     for t in threads:
         t.join()
-    return sum(done) / (time.monotonic() - start), sum(errors)
+    return {"qps": sum(done) / (time.monotonic() - start), "errors": sum(errors), "timeouts": sum(timeouts)}
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -145,75 +214,61 @@ def timed(fn: Callable[[], object]) -> float:
     return time.perf_counter() - start
 
 
-def bench_size(cmocs: int, out: Path) -> dict[str, object]:
-    folder = out / f"{cmocs}"
-    shutil.rmtree(folder, ignore_errors=True)
-    generate(folder, cmocs)
-    res: dict[str, object] = {"cmocs": cmocs}
+def mem_available_kib() -> int:
+    for line in Path("/proc/meminfo").read_text().splitlines():
+        if line.startswith("MemAvailable:"):
+            return int(line.split()[1])
+    return 0
+
+
+def rdflib_fits(triples: int) -> tuple[bool, str]:
+    """Whether rdflib (in memory, twice: the raw load here, then the server) is safe on this machine."""
+    need = int(triples * RDFLIB_KIB_PER_TRIPLE * RDFLIB_MARGIN)
+    free = mem_available_kib()
+    reason = f"rdflib needs ~{need / 1024 ** 2:.1f} GiB for {triples:,} triples; {free / 1024 ** 2:.1f} GiB free"
+    return need < free, reason
+
+
+def catalog_queries() -> dict[str, str]:
+    """Every catalog query graph.catalog exposes, its example parameters bound as VALUES (one text for all)."""
+    queries = {}
+    for name, q in sorted(load_catalog().items()):
+        subs = bind(q, q.example_values)
+        queries[name] = inject_values(q.text, subs) if subs else q.text
+    return queries
+
+
+def prepare(cmocs: int, folder: Path, reuse: bool, skip: set[str], res: dict[str, Any]) -> Path:
+    """Generate and build (timed) unless `reuse` finds a built store; returns the store path."""
     store_path = folder / "store"
-    build_s = timed(lambda: build(store_path, folder, reviewer="bench"))
-    store = EvidenceStore(store_path)
-    triples = store.quad_count()
-    res.update(triples=triples, build_s=build_s, build_tps=triples / build_s)
-    nq = folder / "all.nq"
-    with nq.open("wb") as fh:
-        store.dump(fh)
-    data = nq.read_bytes()
+    if reuse and store_path.exists() and (folder / "workbooks").exists():
+        res["reused"] = True
+        return store_path
+    shutil.rmtree(folder, ignore_errors=True)
+    res["generate_s"] = timed(lambda: generate(folder, cmocs))
+    if "build" in skip:
+        raise SystemExit("--skip build needs --reuse and a store built by an earlier run")
+    res["build_s"] = timed(lambda: build(store_path, folder, reviewer="bench"))
+    return store_path
+
+
+def raw_loads(folder: Path, data: bytes, triples: int, skip: set[str], res: dict[str, Any]) -> None:
+    shutil.rmtree(folder / "raw", ignore_errors=True)
     res["load_embedded_tps"] = triples / timed(lambda: EvidenceStore(folder / "raw").add_quads(data))
+    shutil.rmtree(folder / "raw", ignore_errors=True)
+    fits, reason = rdflib_fits(triples)
+    if "rdflib" in skip or not fits:
+        res["load_rdflib_skipped"] = reason if not fits else "skipped (--skip rdflib)"
+        return
     import rdflib
 
     res["load_rdflib_tps"] = triples / timed(lambda: rdflib.Dataset().parse(data=data, format="nquads"))
-    # validation
-    wbs = workbooks_in(folder)
-    small = folder / "small"
-    write_workbook(small, 99999, 50, random.Random(3), prefix="val")
-    res.update(validation(store, wbs, small))
-    del store
-    # servers
-    catalog = load_catalog()
-    queries = {}
-    for name, q in catalog.items():
-        subs = bind(q, q.example_values)
-        queries[name] = inject_values(q.text, subs) if subs else q.text
-    servers: dict[str, dict[str, object]] = {}
-    # 1. cmokg serve
-    port = free_port()
-    env = {**os.environ, "CMOKG_READ_ONLY": "1", "CMOKG_MAX_ROWS": "0"}
-    log = (folder / "cmokg-serve.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--store", str(store_path), "--port",
-                             str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
-    log.close()
-    try:
-        url = f"http://127.0.0.1:{port}/sparql"
-        wait_http(url, proc)
-        servers["cmokg"] = measure(url, {}, queries, proc.pid)
-    finally:
-        stop(proc)
-    # 2. the Oxigraph server, loaded through its Graph Store Protocol endpoint
-    with OxigraphServer(folder / "oxigraph") as oxs:
-        conn = http.client.HTTPConnection("127.0.0.1", oxs.port, timeout=600)
-        start = time.perf_counter()
-        conn.request("POST", "/store", body=data, headers={"Content-Type": "application/n-quads"})
-        assert conn.getresponse().status in (200, 201, 204)
-        res["load_oxigraph_server_tps"] = triples / (time.perf_counter() - start)
-        servers["oxigraph"] = measure(oxs.query_url, {"union-default-graph": "true"}, queries, oxs.pid)
-    # 3. rdflib in memory behind rdflib-endpoint
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-c", RDFLIB_SERVER, str(nq), str(port)], cwd=ROOT)
-    try:
-        url = f"http://127.0.0.1:{port}/sparql"
-        wait_http(url, proc)
-        servers["rdflib"] = measure(url, {}, queries, proc.pid)
-    finally:
-        stop(proc)
-    res["servers"] = servers
-    shutil.rmtree(folder / "raw", ignore_errors=True)
-    return res
 
 
-def validation(store: EvidenceStore, workbooks: list[list[Path]], small: Path) -> dict[str, float]:
+def validation(store: EvidenceStore, workbooks: list[list[Path]], small: Path, sample: int) -> dict[str, Any]:
+    chosen = workbooks if not sample or sample >= len(workbooks) else random.Random(7).sample(workbooks, sample)
     start = time.perf_counter()
-    for paths in workbooks:
+    for paths in chosen:
         validate_workbook(paths, store, "bench")
     full = time.perf_counter() - start
     times = []
@@ -221,14 +276,98 @@ def validation(store: EvidenceStore, workbooks: list[list[Path]], small: Path) -
         start = time.perf_counter()
         validate_workbook([small], store, "bench")
         times.append(time.perf_counter() - start)
-    return {"validate_all_s": full, "validate_50_s": statistics.median(times)}
+    return {"validate_all_s": full, "validate_workbooks": len(chosen), "workbooks": len(workbooks),
+            "validate_50_s": statistics.median(times)}
 
 
-def measure(url: str, params: dict[str, str], queries: dict[str, str], pid: int) -> dict[str, object]:
-    lat = latency(url, params, queries)
-    qps, errors = throughput(url, params, queries)
-    return {"latency": lat, "qps": qps, "errors": errors + sum(e for _, _, e in lat.values()),
-            "peak_rss_mib": tree_rss(pid, "VmHWM") / 1024}
+def bench_size(cmocs: int, out: Path, args: argparse.Namespace) -> dict[str, Any]:
+    folder = out / f"{cmocs}"
+    skip: set[str] = set(args.skip)
+    res: dict[str, Any] = {"cmocs": cmocs}
+    store_path = prepare(cmocs, folder, args.reuse, skip, res)
+    store = EvidenceStore(store_path)
+    triples = store.quad_count()
+    res["triples"] = triples
+    if "build_s" in res:
+        res["build_tps"] = triples / res["build_s"]
+    nq = folder / "all.nq"
+    if not (args.reuse and nq.exists()):
+        with nq.open("wb") as fh:
+            store.dump(fh)
+    data = nq.read_bytes()
+    if "raw-load" not in skip:
+        raw_loads(folder, data, triples, skip, res)
+    if "validation" not in skip:
+        small = folder / "small"
+        write_workbook(small, 99999, 50, random.Random(3), prefix="val")
+        res.update(validation(store, workbooks_in(folder), small, args.validate_sample))
+    del store
+    queries = catalog_queries()
+    servers: dict[str, Any] = {}
+    if "cmokg" not in skip:
+        servers["cmokg"] = run_cmokg(folder, store_path, queries, args.query_timeout)
+    if "oxigraph" not in skip:
+        servers["oxigraph"] = run_oxigraph(folder, data, triples, queries, args.query_timeout, res)
+    fits, reason = rdflib_fits(triples)
+    if "rdflib" in skip:
+        res["rdflib_skipped"] = "--skip rdflib"
+    elif not fits:
+        res["rdflib_skipped"] = reason
+        print(f"   rdflib skipped: {reason}", flush=True)
+    else:
+        servers["rdflib"] = run_rdflib(folder, nq, queries, args.query_timeout)
+    res["servers"] = servers
+    return res
+
+
+def run_cmokg(folder: Path, store_path: Path, queries: dict[str, str], timeout: float) -> dict[str, Any]:
+    port = free_port()
+    env = {**os.environ, "CMOKG_READ_ONLY": "1", "CMOKG_MAX_ROWS": "0", "CMOKG_QUERY_TIMEOUT": str(timeout)}
+    with (folder / "cmokg-serve.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--store", str(store_path), "--port",
+                                 str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/sparql"
+        wait_http(url, proc)
+        return measure(url, {}, queries, proc.pid, timeout, warm=True)
+    finally:
+        stop(proc)
+
+
+def run_oxigraph(folder: Path, data: bytes, triples: int, queries: dict[str, str], timeout: float,
+                 res: dict[str, Any]) -> dict[str, Any]:
+    shutil.rmtree(folder / "oxigraph", ignore_errors=True)
+    with OxigraphServer(folder / "oxigraph") as oxs:
+        conn = http.client.HTTPConnection("127.0.0.1", oxs.port, timeout=3600)
+        start = time.perf_counter()
+        conn.request("POST", "/store", body=data, headers={"Content-Type": "application/n-quads"})
+        assert conn.getresponse().status in (200, 201, 204)
+        res["load_oxigraph_server_tps"] = triples / (time.perf_counter() - start)
+        return measure(oxs.query_url, {"union-default-graph": "true"}, queries, oxs.pid, timeout, warm=False)
+
+
+def run_rdflib(folder: Path, nq: Path, queries: dict[str, str], timeout: float) -> dict[str, Any]:
+    port = free_port()
+    with (folder / "rdflib-serve.log").open("wb") as log:
+        proc = subprocess.Popen([sys.executable, "-c", RDFLIB_SERVER, str(nq), str(port)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/sparql"
+        wait_http(url, proc)
+        return measure(url, {}, queries, proc.pid, timeout, warm=False)
+    finally:
+        stop(proc)
+
+
+def measure(url: str, params: dict[str, str], queries: dict[str, str], pid: int, timeout: float, warm: bool,
+            ) -> dict[str, Any]:
+    print(f"   measuring {url}", flush=True)
+    out: dict[str, Any] = {"latency": latency(url, params, queries, timeout, warm)}
+    out["throughput_cold"] = throughput(url, params, queries, timeout, warm=False)
+    if warm:
+        out["throughput_warm"] = throughput(url, params, queries, timeout, warm=True)
+    out["peak_rss_mib"] = tree_rss(pid, "VmHWM") / 1024
+    return out
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
@@ -240,60 +379,138 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
         proc.wait()
 
 
-def report(results: list[dict[str, object]]) -> str:
-    lines = io.StringIO()
-    w = lines.write
-    w("| CMOCs | triples | build (validate+write) | raw load: embedded / Oxigraph server / rdflib | "
-      "validate all | validate 50 CMOCs |\n|---|---|---|---|---|---|\n")
+# -- the report -----------------------------------------------------------------------------------------
+
+
+def ms(value: float | None, cap: float) -> str:
+    return f"> {cap:g} s" if value is None else f"{value * 1000:.1f}"
+
+
+def median_p50(server: dict[str, Any], kind: str) -> float | None:
+    """The median over queries of their p50 (a query past the cap counts as +inf)."""
+    values = [v[kind]["p50"] for v in server["latency"].values() if kind in v]
+    if not values:
+        return None
+    m = statistics.median(x if x is not None else float("inf") for x in values)
+    return None if m == float("inf") else m
+
+
+def _rate(x: float | None, n: int = 0) -> str:
+    return "–" if x is None else f"{x:,.{n}f}"
+
+
+def import_table(results: list[dict[str, Any]]) -> str:
+    w = io.StringIO()
+    w.write("| CMOCs | triples | build (validate+write) | raw load: embedded / Oxigraph server / rdflib (t/s) | "
+            "validate workbooks | validate 50 CMOCs |\n|---|---|---|---|---|---|\n")
     for r in results:
-        w(f"| {r['cmocs']} | {r['triples']} | {r['build_tps']:,.0f} t/s ({r['build_s']:.1f} s) | "
-          f"{r['load_embedded_tps']:,.0f} / {r['load_oxigraph_server_tps']:,.0f} / {r['load_rdflib_tps']:,.0f} t/s | "
-          f"{r['validate_all_s']:.1f} s | {r['validate_50_s']:.2f} s |\n")
-    w("\n| CMOCs | server | p50 of catalog p50s | worst p50 (query) | worst p95 (query) | 8-client q/s | "
-      "errors | peak RSS |\n|---|---|---|---|---|---|---|---|\n")
+        build_cell = "reused" if r.get("reused") else (
+            f"{r['build_tps']:,.0f} t/s ({r['build_s']:.1f} s)" if "build_tps" in r else "–")
+        rd = _rate(r.get("load_rdflib_tps")) if "load_rdflib_skipped" not in r else "skipped"
+        val = (f"{r['validate_all_s']:.1f} s ({r['validate_workbooks']} of {r['workbooks']})"
+               if "validate_all_s" in r else "–")
+        v50 = f"{r['validate_50_s']:.2f} s" if "validate_50_s" in r else "–"
+        w.write(f"| {r['cmocs']} | {r['triples']} | {build_cell} | {_rate(r.get('load_embedded_tps'))} / "
+                f"{_rate(r.get('load_oxigraph_server_tps'))} / {rd} | {val} | {v50} |\n")
+    return w.getvalue()
+
+
+def server_table(results: list[dict[str, Any]], cap: float) -> str:
+    w = io.StringIO()
+    w.write("| CMOCs | server | median catalog p50, cold | median p50, warm | worst cold p50 (query) | "
+            "8-client q/s cold | 8-client q/s warm | errors / timeouts | peak RSS |\n"
+            "|---|---|---|---|---|---|---|---|---|\n")
     for r in results:
-        servers = r["servers"]
-        assert isinstance(servers, dict)
-        for name, s in servers.items():
+        for name, s in r["servers"].items():
             lat = s["latency"]
-            p50s = sorted((v[0], q) for q, v in lat.items())
-            p95s = sorted((v[1], q) for q, v in lat.items())
-            w(f"| {r['cmocs']} | {name} | {statistics.median(v for v, _ in p50s) * 1000:.1f} ms | "
-              f"{p50s[-1][0] * 1000:.1f} ms ({p50s[-1][1]}) | {p95s[-1][0] * 1000:.1f} ms ({p95s[-1][1]}) | "
-              f"{s['qps']:.1f} | {s['errors']} | {s['peak_rss_mib']:.0f} MiB |\n")
-    w("\nRatios (cmokg vs peers, same run): ")
+            worst = max(lat.items(), key=lambda kv: kv[1]["cold"]["p50"] if kv[1]["cold"]["p50"] is not None
+                        else float("inf"))
+            errors = sum(v[k]["errors"] for v in lat.values() for k in v) + s["throughput_cold"]["errors"]
+            timeouts = sum(v[k]["timeouts"] for v in lat.values() for k in v) + s["throughput_cold"]["timeouts"]
+            warm_qps = f"{s['throughput_warm']['qps']:.1f}" if "throughput_warm" in s else "(no cache)"
+            warm_p50 = ms(median_p50(s, "warm"), cap) + " ms" if "throughput_warm" in s else "(no cache)"
+            w.write(f"| {r['cmocs']} | {name} | {ms(median_p50(s, 'cold'), cap)} ms | {warm_p50} | "
+                    f"{ms(worst[1]['cold']['p50'], cap)} ms ({worst[0]}) | {s['throughput_cold']['qps']:.2f} | "
+                    f"{warm_qps} | {errors} / {timeouts} | {s['peak_rss_mib']:.0f} MiB |\n")
+        if "rdflib_skipped" in r:
+            w.write(f"| {r['cmocs']} | rdflib | skipped: {r['rdflib_skipped']} | | | | | | |\n")
+    return w.getvalue()
+
+
+def _ratio(a: float | None, b: float | None, fmt: str = ".2f") -> str:
+    if a is None or b is None or b == 0:
+        return "n/a (past the cap)"
+    return f"{a / b:{fmt}}×"
+
+
+def ratios(results: list[dict[str, Any]]) -> str:
+    w = io.StringIO()
     for r in results:
         s = r["servers"]
-        assert isinstance(s, dict)
-        c, o, rd = s["cmokg"], s["oxigraph"], s["rdflib"]
-        med = {k: statistics.median(v[0] for v in x["latency"].values()) for k, x in s.items()}
-        w(f"\n- {r['cmocs']} CMOCs: throughput cmokg/rdflib-endpoint = {c['qps'] / rd['qps']:.1f}x, "
-          f"cmokg/Oxigraph server = {c['qps'] / o['qps']:.2f}x; median catalog p50 cmokg/Oxigraph server = "
-          f"{med['cmokg'] / med['oxigraph']:.2f}x, rdflib-endpoint/cmokg = {med['rdflib'] / med['cmokg']:.1f}x")
-    w("\n\nPer-query p50 / p95 (ms), cmokg | oxigraph | rdflib:\n")
+        c, o, rd = s.get("cmokg"), s.get("oxigraph"), s.get("rdflib")
+        parts = []
+        if c:
+            c_cold, c_warm = c["throughput_cold"]["qps"], c["throughput_warm"]["qps"]
+            c_p50, c_p50w = median_p50(c, "cold"), median_p50(c, "warm")
+        if c and rd:
+            rd_qps = rd["throughput_cold"]["qps"]
+            parts.append(f"throughput cmokg / rdflib-endpoint: cold {_ratio(c_cold, rd_qps, '.1f')}, "
+                         f"warm {_ratio(c_warm, rd_qps, '.1f')} (target ≥ 20×)")
+        if c and o:
+            o_qps, o_p50 = o["throughput_cold"]["qps"], median_p50(o, "cold")
+            parts.append(f"throughput cmokg / Oxigraph server: cold {_ratio(c_cold, o_qps)}, "
+                         f"warm {_ratio(c_warm, o_qps)}")
+            parts.append(f"median catalog p50 cmokg / Oxigraph server: cold {_ratio(c_p50, o_p50)}, "
+                         f"warm {_ratio(c_p50w, o_p50)} (target ≤ 1.5×)")
+        if c and rd:
+            parts.append(f"median catalog p50 rdflib-endpoint / cmokg (cold): "
+                         f"{_ratio(median_p50(rd, 'cold'), c_p50, '.1f')}")
+        w.write(f"- {r['cmocs']} CMOCs: " + "; ".join(parts) + ".\n")
+    return w.getvalue()
+
+
+def per_query(results: list[dict[str, Any]], cap: float) -> str:
+    w = io.StringIO()
     for r in results:
         s = r["servers"]
-        assert isinstance(s, dict)
-        w(f"\n{r['cmocs']} CMOCs:\n\n| query | cmokg | oxigraph | rdflib |\n|---|---|---|---|\n")
-        for q in s["cmokg"]["latency"]:
-            cells = [f"{s[k]['latency'][q][0] * 1000:.1f} / {s[k]['latency'][q][1] * 1000:.1f}"
-                     for k in ("cmokg", "oxigraph", "rdflib")]
-            w(f"| {q} | " + " | ".join(cells) + " |\n")
-    return lines.getvalue()
+        cols = [(name, kind) for name in SERVERS if name in s
+                for kind in (("cold", "warm") if "throughput_warm" in s[name] else ("cold",))]
+        w.write(f"\n{r['cmocs']} CMOCs, p50 / p95 (ms):\n\n| query | " + " | ".join(f"{n} {k}" for n, k in cols)
+                + " |\n|---|" + "---|" * len(cols) + "\n")
+        for q in next(iter(s.values()))["latency"] if s else []:
+            cells = []
+            for name, kind in cols:
+                v = s[name]["latency"].get(q, {}).get(kind)
+                cells.append("–" if v is None else f"{ms(v['p50'], cap)} / {ms(v['p95'], cap)}")
+            w.write(f"| {q} | " + " | ".join(cells) + " |\n")
+    return w.getvalue()
+
+
+def report(results: list[dict[str, Any]], cap: float) -> str:
+    return (import_table(results) + "\n" + server_table(results, cap) + "\nRatios (same run):\n\n"
+            + ratios(results) + per_query(results, cap))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description="cmokg benchmark against rdflib-endpoint and the Oxigraph server")
     parser.add_argument("--sizes", type=int, nargs="+", default=[1000, 10000])
     parser.add_argument("--out", type=Path, default=ROOT / "var/bench")
+    parser.add_argument("--reuse", action="store_true",
+                        help="reuse OUT/SIZE/store (and all.nq) built by an earlier run: no generation, no build")
+    parser.add_argument("--skip", nargs="*", default=[], choices=STAGES, help="stages not to run")
+    parser.add_argument("--query-timeout", type=float, default=60.0,
+                        help="seconds a request may take before it is abandoned and reported as '> N s'")
+    parser.add_argument("--validate-sample", type=int, default=0,
+                        help="validate only this many workbooks (seeded sample) against the store; 0: all")
     args = parser.parse_args()
     results = []
     for size in args.sizes:
         print(f"== {size} CMOCs", flush=True)
-        results.append(bench_size(size, args.out))
+        results.append(bench_size(size, args.out, args))
         (args.out / "results.json").write_text(json.dumps(results, indent=1, default=str))
-    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, Python {platform.python_version()}")
-    print(report(results))
+    print(f"machine: {platform.platform()}, {os.cpu_count()} CPUs, {mem_available_kib() / 1024 ** 2:.1f} GiB free, "
+          f"Python {platform.python_version()}")
+    print(report(results, args.query_timeout))
 
 
 if __name__ == "__main__":

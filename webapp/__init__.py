@@ -41,6 +41,9 @@ CONFIG: dict[str, tuple[Any, str]] = {
                                   "past it the query is stopped and answered 503"),
     "CMOKG_QUERY_WORKERS": (None, "query worker processes; default min(4, max(2, CPUs)); 0 runs queries in the "
                                   "request thread without a timeout (tests, in-memory stores)"),
+    "CMOKG_RESULT_CACHE": (64 * 1024 * 1024, "bytes of serialized query answers kept in memory by the web "
+                                             "process (keyed by store version, query, dataset and format; "
+                                             "emptied by every write); 0 turns the cache off"),
     "CMOKG_MAX_ROWS": (100_000, "largest result (rows of a SELECT, triples of a CONSTRUCT/DESCRIBE); a larger "
                                 "one is refused with 400 and a message; 0 for no limit"),
     "CMOKG_UPDATE_TOKEN": (None, "bearer token that enables SPARQL Update (POST with `Authorization: Bearer "
@@ -91,11 +94,25 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
     app.extensions["cmokg_store"] = store
     app.extensions["cmokg_pool"] = None
     app.extensions["cmokg_pool_lock"] = threading.Lock()
-    app.extensions["cmokg_write_lock"] = threading.Lock()
+    app.extensions["cmokg_write_lock"] = _write_lock(app.extensions)
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(f"{__name__}.{module}").bp)
     return app
+
+
+def _write_lock(ext: dict[str, Any]) -> Any:
+    """The lock every writer holds; releasing it makes the write visible to the query pool and its cache."""
+    from .executor import WriteLock
+
+    def generation() -> int:
+        return ext["cmokg_pool"].generation if ext["cmokg_pool"] is not None else 0
+
+    def after_write() -> None:
+        if ext["cmokg_pool"] is not None:
+            ext["cmokg_pool"].refresh()
+
+    return WriteLock(generation, after_write)
 
 
 def get_store() -> EvidenceStore:
@@ -119,5 +136,5 @@ def get_pool() -> Any:
         return None
     with ext["cmokg_pool_lock"]:
         if ext["cmokg_pool"] is None:
-            ext["cmokg_pool"] = QueryPool(store.ox, store.path, size)
+            ext["cmokg_pool"] = QueryPool(store.ox, store.path, size, int(current_app.config["CMOKG_RESULT_CACHE"]))
         return ext["cmokg_pool"]

@@ -76,6 +76,9 @@ def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, threads: int =
         "worker_class": "gthread",
         "threads": threads,
         "timeout": 120,
+        # a GET query travels in the request line: gunicorn's default (4094 bytes) refused catalog queries of
+        # 5 KB with 414; 0 raises it to gunicorn's hard cap of 1 MiB, as large as a POST body (MAX_CONTENT_LENGTH)
+        "limit_request_line": 0,
         "graceful_timeout": 5,
         "accesslog": "-",
         "preload_app": False,

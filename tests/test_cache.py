@@ -1,0 +1,137 @@
+"""The result cache of the query pool (webapp.executor): hits, the byte budget, and invalidation by writes.
+
+The integration tests run the real app on a real on-disk store with a real query worker process; a write
+through SPARQL Update, and a write that only holds the app's write lock (as a web import does), must both
+make the next answer reflect the store, never a cached one.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+
+from graph.store import EvidenceStore
+from webapp import create_app, get_pool
+from webapp.executor import Job, Outcome, ResultCache, cache_key, cacheable
+
+TOKEN = "cache-test-token"
+COUNT = "SELECT (COUNT(*) AS ?n) WHERE { ?s <http://example.org/p> ?o }"
+JSON = "application/sparql-results+json"
+
+
+def _outcome(size: int, status: int = 200) -> Outcome:
+    return Outcome(status, "text/plain", b"x" * size)
+
+
+def test_cache_hit_returns_the_stored_answer() -> None:
+    cache = ResultCache(1000)
+    key = cache_key(0, Job(COUNT, accept=JSON))
+    assert cache.get(key) is None
+    cache.put(key, _outcome(10))
+    got = cache.get(key)
+    assert got is not None and got.body == b"x" * 10
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_key_separates_format_dataset_and_row_limit() -> None:
+    base = Job(COUNT, accept=JSON)
+    variants = [Job(COUNT, accept="text/csv"), Job(COUNT, accept=JSON, format_param="xml"),
+                Job(COUNT, accept=JSON, default_graph=["http://g"]), Job(COUNT, accept=JSON, named_graphs=[]),
+                Job(COUNT, accept=JSON, union=False), Job(COUNT, accept=JSON, max_rows=5),
+                Job(COUNT + " ", accept=JSON)]
+    keys = {cache_key(0, base)} | {cache_key(0, v) for v in variants} | {cache_key(1, base)}
+    assert len(keys) == len(variants) + 2
+
+
+def test_budget_evicts_least_recently_used() -> None:
+    cache = ResultCache(100)
+    a, b, c = (cache_key(0, Job(f"ASK {{ ?s ?p {i} }}")) for i in range(3))
+    cache.put(a, _outcome(40))
+    cache.put(b, _outcome(40))
+    assert cache.get(a) is not None  # a is now the most recent
+    cache.put(c, _outcome(40))
+    assert cache.size <= 100 and len(cache) == 2
+    assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
+
+
+def test_too_large_errors_and_stale_generations_are_not_kept() -> None:
+    cache = ResultCache(100)
+    cache.put(cache_key(0, Job("ASK {}")), _outcome(101))
+    cache.put(cache_key(0, Job("ASK { ?s ?p ?o }")), _outcome(5, status=503))
+    cache.clear(1)
+    cache.put(cache_key(0, Job("SELECT * {}")), _outcome(5))  # started before the write, finished after
+    assert len(cache) == 0 and cache.size == 0
+
+
+@pytest.mark.parametrize("text", ["SELECT (NOW() AS ?t) {}", "SELECT (rand() AS ?r) {}",
+                                  "SELECT * { SERVICE <http://x/sparql> { ?s ?p ?o } }",
+                                  "SELECT (STRUUID() AS ?u) {}",
+                                  "CONSTRUCT { _:b ?p ?o } WHERE { BIND(BNODE() AS ?b) }"])
+def test_answers_that_do_not_depend_on_the_store_alone_are_not_cacheable(text: str) -> None:
+    assert not cacheable(Job(text))
+
+
+def test_store_queries_are_cacheable() -> None:
+    assert cacheable(Job("SELECT ?now WHERE { ?s <http://example.org/nowhere> ?now }"))
+
+
+# -- the real app: worker process, SPARQL Update, write lock --------------------------------------------
+
+
+@pytest.fixture()
+def app(tmp_path: Path) -> Iterator[Flask]:
+    path = tmp_path / "store"
+    store = EvidenceStore(path)
+    store.add_quads(b"<http://example.org/a> <http://example.org/p> <http://example.org/b> <http://g/1> .\n")
+    store.flush()
+    del store
+    app = create_app({"CMOKG_STORE": str(path), "CMOKG_UPDATE_TOKEN": TOKEN, "CMOKG_QUERY_WORKERS": 1,
+                      "CMOKG_RESULT_CACHE": 1 << 20, "TESTING": True})
+    yield app
+    with app.app_context():
+        get_pool().close()
+
+
+def _count(client: FlaskClient) -> int:
+    r = client.get("/sparql", query_string={"query": COUNT}, headers={"Accept": JSON})
+    assert r.status_code == 200
+    return int(json.loads(r.data)["results"]["bindings"][0]["n"]["value"])
+
+
+def test_repeated_query_is_a_hit(app: Flask) -> None:
+    client = app.test_client()
+    assert _count(client) == 1
+    assert _count(client) == 1
+    with app.app_context():
+        cache = get_pool().cache
+    assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_sparql_update_invalidates(app: Flask) -> None:
+    client = app.test_client()
+    assert _count(client) == 1
+    r = client.post("/sparql", data={"update": "INSERT DATA { GRAPH <http://g/2> { <http://example.org/c> "
+                                               "<http://example.org/p> <http://example.org/d> } }"},
+                    headers={"Authorization": f"Bearer {TOKEN}"})
+    assert r.status_code == 204
+    assert _count(client) == 2
+    with app.app_context():
+        pool = get_pool()
+    assert pool.generation == 2  # one snapshot at start, one for the update (not two)
+
+
+def test_any_write_under_the_write_lock_invalidates(app: Flask) -> None:
+    """A writer that only holds the lock (as /review's import does) still makes its write visible."""
+    client = app.test_client()
+    assert _count(client) == 1
+    with app.app_context():
+        store = app.extensions["cmokg_store"]
+        with app.extensions["cmokg_write_lock"]:
+            store.add_quads(b"<http://example.org/e> <http://example.org/p> <http://example.org/f> <http://g/3> .\n")
+            store.flush()
+    assert _count(client) == 2

@@ -1,0 +1,90 @@
+"""The query executor's serving path: one native serialization without a row limit, the same answers as the
+row-limited path, long GET queries accepted by `cmokg serve`, and the result cache behind real gunicorn seeing
+every SPARQL Update.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator
+from pathlib import Path
+
+import pyoxigraph as ox
+import pytest
+import requests
+from conformance.server import TOKEN, live_server
+
+from webapp.executor import Job, run_job
+
+ALL_CMOCS = """PREFIX cmo: <https://w3id.org/cmokg/ontology#>
+SELECT ?cmoc ?label WHERE { ?cmoc a cmo:CMOConfiguration . OPTIONAL { ?cmoc cmo:authorLabel ?label } }
+ORDER BY ?cmoc"""
+JSON = "application/sparql-results+json"
+SR = "{http://www.w3.org/2005/sparql-results#}"
+
+
+def _rows(mime: str, body: bytes) -> list[tuple[str, ...]]:
+    """Result rows as tuples of values, parsed per format (JSON, XML, CSV)."""
+    if mime == JSON:
+        data = json.loads(body)
+        names = data["head"]["vars"]
+        return [tuple(b.get(n, {}).get("value", "") for n in names) for b in data["results"]["bindings"]]
+    if mime == "application/sparql-results+xml":
+        root = ET.fromstring(body)
+        names = [v.get("name") for v in root.iter(SR + "variable")]
+        out = []
+        for result in root.iter(SR + "result"):
+            got = {b.get("name"): "".join(b.itertext()) for b in result.iter(SR + "binding")}
+            out.append(tuple(got.get(n, "") for n in names))
+        return out
+    return [tuple(r) for r in list(csv.reader(io.StringIO(body.decode())))[1:]]
+
+
+@pytest.mark.parametrize("mime", [JSON, "application/sparql-results+xml", "text/csv"])
+def test_unlimited_and_limited_paths_give_the_same_rows(seed_store: ox.Store, mime: str) -> None:
+    direct = run_job(seed_store, Job(ALL_CMOCS, accept=mime, max_rows=0))
+    limited = run_job(seed_store, Job(ALL_CMOCS, accept=mime, max_rows=10_000))
+    assert direct.status == limited.status == 200 and direct.mimetype == limited.mimetype == mime
+    rows = _rows(mime, direct.body)
+    assert len(rows) == 49 and rows == _rows(mime, limited.body)
+
+
+def test_row_limit_still_refuses_a_larger_result(seed_store: ox.Store) -> None:
+    outcome = run_job(seed_store, Job(ALL_CMOCS, accept=JSON, max_rows=10))
+    assert outcome.status == 400 and b"CMOKG_MAX_ROWS" in outcome.body
+
+
+@pytest.fixture(scope="module")
+def server(seed_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    with live_server(seed_store_path, tmp_path_factory.mktemp("executor"), CMOKG_UPDATE_TOKEN=TOKEN,
+                     CMOKG_QUERY_WORKERS="2") as url:
+        yield url
+
+
+def test_a_long_get_query_is_answered(server: str) -> None:
+    """A catalog query of 5 KB by GET was refused with 414 by gunicorn's default request-line limit."""
+    padding = "\n".join(f"# padding line {i} " + "x" * 60 for i in range(120))
+    query = padding + "\n" + ALL_CMOCS
+    assert len(query) > 8000
+    r = requests.get(server + "/sparql", params={"query": query}, headers={"Accept": JSON}, timeout=30)
+    assert r.status_code == 200
+    assert len(_rows(JSON, r.content)) == 49
+
+
+def test_cached_answer_follows_an_update(server: str) -> None:
+    count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH <http://example.org/executor-test> { ?s ?p ?o } }"
+
+    def n() -> int:
+        r = requests.get(server + "/sparql", params={"query": count}, headers={"Accept": JSON}, timeout=30)
+        assert r.status_code == 200
+        return int(_rows(JSON, r.content)[0][0])
+
+    assert n() == 0 and n() == 0  # the second from the cache
+    r = requests.post(server + "/sparql", data={"update": "INSERT DATA { GRAPH <http://example.org/executor-test> "
+                                                          "{ <http://example.org/a> <http://example.org/p> 1 } }"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
+    assert r.status_code == 204
+    assert n() == 1
