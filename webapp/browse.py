@@ -286,15 +286,18 @@ def _drawing_on(resource: str) -> list[dict[str, str | None]]:
 
 # -- search ---------------------------------------------------------------------------------------------
 
-# Every ?c here is a CMOC by the model (only CMOCs have parts and evidence), so no type pattern: joining one
-# with the UNION makes Oxigraph 0.5 evaluate it some twenty times slower. No subquery either: a remote store
-# gets the parameter as a VALUES block at the top of the WHERE clause, which a subquery would not see.
-MATCH = """{ ?c cmo:hasContext/cmo:description ?text BIND("context" AS ?field) }
-    UNION { ?c cmo:hasMechanism/cmo:hasResource/cmo:description ?text BIND("mechanism resource" AS ?field) }
-    UNION { ?c cmo:hasMechanism/cmo:hasReasoning/cmo:description ?text BIND("mechanism reasoning" AS ?field) }
-    UNION { ?c cmo:hasOutcome/cmo:description ?text BIND("outcome" AS ?field) }
-    UNION { ?e cmo:supports|cmo:refutes ?c ; oa:hasTarget/oa:hasSelector/oa:exact ?text BIND("quote" AS ?field) }
-    FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))"""
+# Where the search looks, one UNION branch per field. Every ?c here is a CMOC by the model (only CMOCs have
+# parts and evidence), so no type pattern: joining one with the UNION makes Oxigraph 0.5 evaluate it some twenty
+# times slower. No subquery either: a remote store gets the parameter as a VALUES block at the top of the WHERE
+# clause, which a subquery would not see.
+TEXT_BRANCHES = (
+    '?c cmo:hasContext/cmo:description ?text BIND("context" AS ?field)',
+    '?c cmo:hasMechanism/cmo:hasResource/cmo:description ?text BIND("mechanism resource" AS ?field)',
+    '?c cmo:hasMechanism/cmo:hasReasoning/cmo:description ?text BIND("mechanism reasoning" AS ?field)',
+    '?c cmo:hasOutcome/cmo:description ?text BIND("outcome" AS ?field)',
+    '?e cmo:supports|cmo:refutes ?c ; oa:hasTarget/oa:hasSelector/oa:exact ?text BIND("quote" AS ?field)',
+)
+MATCH = " UNION ".join(f"{{ {b} }}" for b in TEXT_BRANCHES) + " FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))"
 FIELD_ORDER = ("context", "mechanism resource", "mechanism reasoning", "outcome", "quote")
 
 
@@ -319,34 +322,37 @@ def search() -> Any:
     except BadParameter as exc:
         return render_template("search.html", q=request.args.get("q", "")[:SEARCH_MAX], hits=[], paging=None,
                                message=str(exc)), 400
-    q = ox.Literal(text)
-    paging = Paging(number, PAGE_SIZE // 2, count(
-        f"SELECT (COUNT(DISTINCT ?c) AS ?n) ?q WHERE {{ {MATCH} }} GROUP BY ?q", q=q))
-    page = select(f"SELECT DISTINCT ?c ?q WHERE {{ {MATCH} }} ORDER BY ?c LIMIT {paging.size} OFFSET {paging.offset}",
-                  q=q)
-    return render_template("search.html", q=text, hits=_hits([r["c"] or "" for r in page], q, text), paging=paging,
-                           message=None)
+    # One scan for both the total and the page: the matching CMOCs (IRIs only), ordered and cut here; ORDER BY
+    # with LIMIT in the store, plus a COUNT, would scan the texts twice.
+    found = sorted({r["c"] or "" for r in select(f"SELECT DISTINCT ?c ?q WHERE {{ {MATCH} }}", q=ox.Literal(text))})
+    paging = Paging(number, PAGE_SIZE // 2, len(found))
+    return render_template("search.html", q=text, hits=_hits(found[paging.offset:paging.offset + paging.size], text),
+                           paging=paging, message=None)
 
 
-def _hits(cmocs: list[str], q: ox.Literal, text: str) -> list[dict[str, Any]]:
-    """Per CMOC of the page: its label and where the text matches (field, snippet split around the match)."""
+def _hits(cmocs: list[str], text: str) -> list[dict[str, Any]]:
+    """Per CMOC of the page: its label and where the text matches (field, snippet split around the match).
+    The page's texts are read from its CMOCs outwards (the IRIs, which come from the store, in each branch:
+    Oxigraph 0.5 does not push an outer VALUES into a UNION) and matched here."""
     if not cmocs:
         return []
     values = " ".join(str(ox.NamedNode(c)) for c in cmocs)
-    matches = select(f"SELECT DISTINCT ?c ?field ?text ?e ?q WHERE {{ VALUES ?c {{ {values} }} {MATCH} }}", q=q)
+    texts = select("SELECT DISTINCT ?c ?field ?text ?e WHERE { "
+                   + " UNION ".join(f"{{ VALUES ?c {{ {values} }} {b} }}" for b in TEXT_BRANCHES) + " }")
     labels = {r["c"]: r["label"] for r in select(f"""SELECT ?c (SAMPLE(?l) AS ?label) WHERE {{ VALUES ?c {{ {values} }}
         OPTIONAL {{ ?c cmo:authorLabel|dcterms:identifier ?l }} }} GROUP BY ?c""")}
     hits: dict[str, dict[str, Any]] = {
         c: {"iri": c, "label": labels.get(c) or c.rsplit("/", 1)[-1], "matches": []} for c in cmocs}
-    for m in sorted(matches, key=lambda m: (FIELD_ORDER.index(m["field"] or "quote"), m["e"] or "")):
-        hits[m["c"] or ""]["matches"].append({"field": m["field"], "evidence": m["e"],
-                                               "parts": snippet(m["text"] or "", text)})
+    for m in sorted(texts, key=lambda m: (FIELD_ORDER.index(m["field"] or "quote"), m["e"] or "")):
+        parts = snippet(m["text"] or "", text)
+        if parts[1]:
+            hits[m["c"] or ""]["matches"].append({"field": m["field"], "evidence": m["e"], "parts": parts})
     return list(hits.values())
 
 
 def snippet(text: str, needle: str, context: int = 90) -> tuple[str, str, str]:
     """(before, match, after) around the first case-insensitive occurrence, shortened to `context` characters
-    on each side; the whole text as `before` when Python's case folding does not find what SPARQL's did."""
+    on each side; ("text", "", "") when there is no occurrence."""
     found = re.search(re.escape(needle), text, re.IGNORECASE)
     if found is None:
         return text, "", ""
