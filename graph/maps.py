@@ -194,19 +194,35 @@ class Network:
         return {"nodes": nodes, "edges": edges}
 
 
-def cmoc_network(store: Backend) -> Network:
-    """Every CMOC with its context, mechanism and outcome, and the leadsTo links between CMOCs."""
+def cmoc_count(store: Backend) -> int:
+    rows = store.select("SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE { ?c a cmo:CMOConfiguration }")
+    return _int(rows[0], "n") if rows else 0
+
+
+def cmoc_network(store: Backend, limit: int | None = None, offset: int = 0) -> Network:
+    """The CMOCs (ordered by IRI; with `limit`, that many from `offset`: one page of a large graph) with their
+    context, mechanism and outcome, and the leadsTo links between them."""
+    members = "?c a cmo:CMOConfiguration"
+    if limit is not None:  # the page's CMOCs first, so that only they are described
+        page = store.select(f"SELECT ?c WHERE {{ {members} }} ORDER BY ?c LIMIT {int(limit)} OFFSET {int(offset)}")
+        members = "VALUES ?c { " + " ".join(str(r["c"]) for r in page) + " }"  # IRIs read from the store
     rows = store.select("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?cx) AS ?context) (SAMPLE(?rs) AS ?resource)
-        (SAMPLE(?rn) AS ?reasoning) (SAMPLE(?oc) AS ?outcome) WHERE { ?c a cmo:CMOConfiguration
+        (SAMPLE(?rn) AS ?reasoning) (SAMPLE(?oc) AS ?outcome) WHERE { """ + members + """
         OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:hasContext/cmo:description ?cx }
         OPTIONAL { ?c cmo:hasMechanism/cmo:hasResource/cmo:description ?rs }
         OPTIONAL { ?c cmo:hasMechanism/cmo:hasReasoning/cmo:description ?rn }
         OPTIONAL { ?c cmo:hasOutcome/cmo:description ?oc } } GROUP BY ?c ORDER BY ?c""")
     cmocs = [CmocNode(_text(r, "c"), _text(r, "label") or _text(r, "c").rsplit("/", 1)[-1], _text(r, "context"),
                       _text(r, "resource"), _text(r, "reasoning"), _text(r, "outcome")) for r in rows]
+    if limit is None:
+        scope = "?a a cmo:CMOConfiguration . ?b a cmo:CMOConfiguration ."
+    elif cmocs:
+        values = " ".join(str(ox.NamedNode(c.iri)) for c in cmocs)  # IRIs read from the store
+        scope = f"VALUES ?a {{ {values} }} VALUES ?b {{ {values} }}"
+    else:
+        return Network([], [])
     links = [(_text(r, "a"), _text(r, "b")) for r in store.select(
-        "SELECT DISTINCT ?a ?b WHERE { ?a cmo:leadsTo ?b . ?a a cmo:CMOConfiguration . ?b a cmo:CMOConfiguration }"
-        " ORDER BY ?a ?b")]
+        f"SELECT DISTINCT ?a ?b WHERE {{ {scope} ?a cmo:leadsTo ?b }} ORDER BY ?a ?b")]
     return Network(_chain_order(cmocs, links), links)
 
 
@@ -518,5 +534,5 @@ MAPS: dict[str, Callable[[Backend], Scene]] = {
     "network": lambda store: network_scene(cmoc_network(store)),
 }
 
-__all__ = ["MAPS", "Cell", "Matrix", "Network", "Scene", "cmoc_network", "evidence_matrix", "matrix_scene",
-           "network_scene", "to_png", "to_svg"]
+__all__ = ["MAPS", "Cell", "Matrix", "Network", "Scene", "cmoc_count", "cmoc_network", "evidence_matrix",
+           "matrix_scene", "network_scene", "to_png", "to_svg"]

@@ -36,6 +36,7 @@ from graph.maps import (
 )
 from graph.store import EvidenceStore
 from webapp import create_app
+from webapp import maps as maps_web
 
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -219,7 +220,31 @@ def test_network_page_works_without_javascript(client: FlaskClient, seed_evidenc
     assert any(s.startswith("/assets/cytoscape/dist/cytoscape.min.js") for s in scripts)
     with client.get(next(s for s in scripts if s)) as asset:  # a file response: closed here
         assert asset.status_code == 200
-    assert doc.one("div", id="cy").attrs["data-source"] == "/maps/network.json"
+    assert doc.one("div", id="cy").attrs["data-source"] == "/maps/network.json?page=1"
+
+
+def test_network_is_paged(client: FlaskClient, seed_evidence_store: EvidenceStore,
+                          monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(maps_web, "NETWORK_PAGE", 10)
+    cmocs = sorted(c for (c,) in pairs(seed_evidence_store, "?c a cmo:CMOConfiguration", "c"))
+    leads = pairs(seed_evidence_store, "?a cmo:leadsTo ?b", "a", "b")
+    seen: list[str] = []
+    links: set[tuple[str, ...]] = set()
+    for number in range(1, -(-len(cmocs) // 10) + 1):
+        data = client.get(f"/maps/network.json?page={number}").get_json()
+        page = [n["data"]["id"] for n in data["nodes"] if n["data"]["kind"] == "cmoc"]
+        assert sorted(page) == cmocs[(number - 1) * 10:number * 10]
+        seen += page
+        links |= {(e["data"]["source"], e["data"]["target"]) for e in data["edges"] if e["data"]["kind"] == "leadsTo"}
+        svg = _svg(client.get(f"/maps/network.svg?page={number}").get_data(as_text=True))
+        assert {r.get("data-iri") for r in svg.iter(SVG + "rect") if r.get("class") == "cmoc"} == set(page)
+    assert sorted(seen) == cmocs
+    same_page = {(a, b) for a, b in leads if cmocs.index(a) // 10 == cmocs.index(b) // 10}
+    assert links == same_page
+    doc = parse_html(client.get("/maps/network?page=2").get_data(as_text=True))
+    assert doc.one("nav", class_="pager").attrs["data-page"] == "2"
+    for url in ("/maps/network?page=0", "/maps/network.json?page=x", "/maps/network.svg?page=-2"):
+        assert client.get(url).status_code == 400, url
 
 
 def test_maps_index_links_every_map(client: FlaskClient) -> None:

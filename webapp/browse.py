@@ -174,8 +174,11 @@ def cmocs() -> Any:
     total = count(f"SELECT (COUNT(DISTINCT ?c) AS ?n) {projected} WHERE {{ {member} }}"
                   + (f" GROUP BY {projected}" if projected else ""), **bound)
     paging = Paging(number, PAGE_SIZE, total)
-    found = select(f"""SELECT {CMOC_COLUMNS} {projected} WHERE {{ {member} {CMOC_SUMMARY} }}
-        GROUP BY ?c {projected} ORDER BY ?c LIMIT {paging.size} OFFSET {paging.offset}""", **bound)
+    page = select(f"SELECT DISTINCT ?c {projected} WHERE {{ {member} }} ORDER BY ?c "
+                  f"LIMIT {paging.size} OFFSET {paging.offset}", **bound)
+    values = " ".join(str(ox.NamedNode(r["c"] or "")) for r in page)  # IRIs read from the store
+    found = select(f"""SELECT {CMOC_COLUMNS} WHERE {{ VALUES ?c {{ {values} }} {CMOC_SUMMARY} }}
+        GROUP BY ?c ORDER BY ?c""") if page else []
     labels = concept_labels(bound)
     return render_template("search_cmocs.html", cmocs=found, paging=paging, filters=slugs,
                            labels={name: labels[FILTERS[name][0]] for name in slugs})

@@ -4,23 +4,29 @@ The drawings are the ones `cmokg map` writes (graph/maps.py), with links made lo
 the list of its CMOCs (/cmocs?dimension=...&setting=...), a CMOC to its /id/cmoc/... page. /maps/matrix is an
 HTML table that needs no JavaScript; /maps/network is explored with cytoscape (served from node_modules by
 the assets blueprint) fed by /maps/network.json, and without JavaScript shows the same network as an SVG and
-a table of links.
+a table of links. A large graph's network is paged (`?page=`, NETWORK_PAGE CMOCs by IRI, the leadsTo links
+among them), so that a page stays small and fast.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, jsonify, render_template, url_for
+from typing import Any
 
-from graph.maps import Cell, cmoc_network, evidence_matrix, matrix_scene, network_scene, to_svg
+from flask import Blueprint, Response, jsonify, render_template, request, url_for
+
+from graph.maps import Cell, Network, cmoc_count, cmoc_network, evidence_matrix, matrix_scene, network_scene, to_svg
 
 from . import get_store
 from .assets import assets_installed
+from .browse import BadParameter, Paging, bad_request, page_number
 from .linkeddata import local_path
+from .sparql import error
 
 bp = Blueprint("maps", __name__)
 
 CYTOSCAPE = "cytoscape/dist/cytoscape.min.js"
 SVG = "image/svg+xml"
+NETWORK_PAGE = 200  # CMOCs per page of the network: a large graph is explored a page at a time
 
 
 def cell_url(cell: Cell) -> str:
@@ -49,21 +55,39 @@ def matrix_svg() -> Response:
     return Response(to_svg(scene), mimetype=SVG)
 
 
+def _network_page() -> tuple[Network, Paging]:
+    """The CMOCs of the requested page (?page=, NETWORK_PAGE CMOCs each); BadParameter for a bad page."""
+    store = get_store()
+    paging = Paging(page_number(request.args), NETWORK_PAGE, cmoc_count(store))
+    return cmoc_network(store, paging.size, paging.offset), paging
+
+
 @bp.route("/maps/network")
-def network() -> str:
-    net = cmoc_network(get_store())
+def network() -> Any:
+    try:
+        net, paging = _network_page()
+    except BadParameter as exc:
+        return bad_request(exc)
     svg = to_svg(network_scene(net), _local)
     labels = {c.iri: c.label for c in net.cmocs}
-    return render_template("maps_network.html", network=net, svg=svg, labels=labels,
+    return render_template("maps_network.html", network=net, svg=svg, labels=labels, paging=paging,
                            interactive=assets_installed(CYTOSCAPE), cytoscape=CYTOSCAPE)
 
 
 @bp.route("/maps/network.json")
-def network_json() -> Response:
+def network_json() -> Any:
     """Cytoscape.js elements: {"nodes": [...], "edges": [...]}, CMOC nodes carrying the href of their page."""
-    return jsonify(cmoc_network(get_store()).elements(_local))
+    try:
+        net, _ = _network_page()
+    except BadParameter as exc:
+        return error(400, str(exc))
+    return jsonify(net.elements(_local))
 
 
 @bp.route("/maps/network.svg")
 def network_svg() -> Response:
-    return Response(to_svg(network_scene(cmoc_network(get_store())), _local), mimetype=SVG)
+    try:
+        net, _ = _network_page()
+    except BadParameter as exc:
+        return error(400, str(exc))
+    return Response(to_svg(network_scene(net), _local), mimetype=SVG)
