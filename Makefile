@@ -6,7 +6,7 @@ STORE  ?= var/store
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: install build serve test lint typecheck pytest qc clean
+.PHONY: install build serve test lint typecheck pytest qc clean reference
 
 install: $(VENV)/.installed
 
@@ -40,6 +40,10 @@ pytest: install
 # The whole chain, as ODK does it: lint, types, then pytest (ontology parses and is consistent under HermiT,
 # shapes parse, the seed graph builds and conforms, catalog queries answer, QC queries return nothing).
 test: lint typecheck pytest
+
+# docs/reference.md lists every route, catalog query, CLI command and config key (tests/test_docs.py checks it)
+reference: install
+	$(BIN)/python docs/make_reference.py
 
 clean:
 	rm -rf var test-artefacts .pytest_cache .mypy_cache .ruff_cache

@@ -48,6 +48,32 @@ _STRING = re.compile(r'"""(?:[^"\\]|\\.|"(?!""))*"""|\'\'\'(?:[^\'\\]|\\.|\'(?!\
 _KEYWORD_BEFORE = re.compile(r"([A-Za-z]+)\s*$")
 
 
+# One SPARQL token that may hold a '#' that is not a comment (strings, IRIs), a comment, or plain text.
+_SPARQL_TOKEN = re.compile(
+    "|".join((
+        r'"""(?:[^"\\]|\\.|"(?!""))*"""',  # long strings
+        r"'''(?:[^'\\]|\\.|'(?!''))*'''",
+        r'"(?:[^"\\\n]|\\.)*"',  # short strings
+        r"'(?:[^'\\\n]|\\.)*'",
+        r'<[^<>"{}|^`\\\x00-\x20]*>',  # IRIs
+        r"#[^\n]*",  # a comment
+        r"[^\"'<#]+",
+        r".",
+    )),
+    re.S,
+)
+
+
+def strip_comments(sparql: str) -> str:
+    """The query without its comments (strings and IRIs kept whole, line breaks kept).
+
+    SPARQLWrapper picks SELECT/ASK/CONSTRUCT/DESCRIBE or an update from the first keyword it finds after its own
+    comment cleaning, which misses some comment lines: a header saying "what was added" made it send a SELECT
+    as an update. Without comments the first keyword is the query form.
+    """
+    return "".join(t for t in _SPARQL_TOKEN.findall(sparql) if not t.startswith("#"))
+
+
 def _ascii_escape(text: str) -> str:
     """Non-ASCII characters as SPARQL \\u / \\U escapes: safe whatever charset a server assumes."""
     return "".join(c if ord(c) < 128 else (f"\\u{ord(c):04X}" if ord(c) < 0x10000 else f"\\U{ord(c):08X}")
@@ -167,6 +193,7 @@ class RemoteStore(Backend):
 
     # -- reading ------------------------------------------------------------------------------------
     def _wrapper(self, sparql: str) -> SPARQLWrapper:
+        sparql = strip_comments(sparql)  # SPARQLWrapper guesses the query form from the text, comments included
         sw = SPARQLWrapper(self.query_url)
         sw.setOnlyConneg(True)
         sw.setMethod(POST)

@@ -96,6 +96,7 @@ def example_href(query: NamedQuery) -> str:
 @bp.route("/queries")
 @bp.route("/queries/")
 def index() -> Response:
+    """The query catalog: every named query with its title, description, parameters and example, as HTML or JSON."""
     kind = _index_kind()
     queries = list(catalog().values())
     if kind == "json":
@@ -120,6 +121,7 @@ def _index_kind() -> str:
 
 @bp.route("/queries/openapi.json")
 def openapi() -> Response:
+    """An OpenAPI 3.1 document generated from the catalog: one path per named query, its parameters typed."""
     r = Response(json.dumps(openapi_document(catalog().values()), ensure_ascii=False, indent=1),
                  mimetype="application/json")
     return r
@@ -218,6 +220,7 @@ def parse_request(query: NamedQuery) -> RunRequest:
 
 @bp.route("/queries/<name>")
 def run_query(name: str) -> Response:
+    """Run one catalog query, parameters bound safely: SPARQL results by Accept; a form and table for browsers."""
     query = catalog().get(name)
     if query is None:
         return error(404, f"no catalog query named {name!r}; the catalog is at /queries")

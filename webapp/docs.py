@@ -99,6 +99,7 @@ def _ontology_html() -> str:
 @bp.route("/ontology", defaults={"suffix": None})
 @bp.route("/ontology<any('.ttl','.jsonld','.nt','.rdf','.html'):suffix>")
 def ontology(suffix: str | None) -> Response:
+    """The OWL ontology: an HTML page for people, Turtle, JSON-LD, N-Triples or RDF/XML by Accept or suffix."""
     return _negotiated("ontology", suffix, ONTOLOGY_FILE, _ontology_html)
 
 
@@ -130,6 +131,7 @@ def _shapes_html() -> str:
 @bp.route("/shapes", defaults={"suffix": None})
 @bp.route("/shapes<any('.ttl','.jsonld','.nt','.rdf','.html'):suffix>")
 def shapes(suffix: str | None) -> Response:
+    """The SHACL shapes every extraction is validated against: HTML for people, RDF by Accept or suffix."""
     return _negotiated("shapes", suffix, SHAPES_FILE, _shapes_html)
 
 
@@ -192,6 +194,7 @@ def void_triples() -> list[ox.Triple]:
 @bp.route("/void", defaults={"suffix": None})
 @bp.route("/void<any('.ttl','.jsonld','.nt','.rdf'):suffix>")
 def void(suffix: str | None) -> Response:
+    """The VoID description of the dataset (graphs, triple counts, endpoint, dumps) as RDF."""
     forced = SUFFIXES.get(suffix) if suffix else None
     chosen = (forced, RDF_TYPES[forced]) if forced else choose(request.headers.get("Accept"), LD_TYPES)
     if chosen is None:
@@ -208,6 +211,7 @@ def void(suffix: str | None) -> Response:
 @bp.route("/dump", defaults={"suffix": None})
 @bp.route("/dump<any('.nq','.trig'):suffix>")
 def dump(suffix: str | None) -> Response:
+    """The whole store as a streamed dump: N-Quads or TriG, by Accept or suffix."""
     forced = SUFFIXES.get(suffix) if suffix else None
     chosen = (forced, DATASET_TYPES[forced]) if forced else choose(request.headers.get("Accept"), DATASET_TYPES)
     if chosen is None:

@@ -309,6 +309,7 @@ def _split_suffix(rest: str) -> tuple[str, str | None]:
 
 @bp.route("/id/<path:rest>", methods=["GET"])
 def resource(rest: str) -> Response:
+    """Linked data: every IRI under id/ as an HTML page, or Turtle, JSON-LD, N-Triples, RDF/XML by Accept."""
     iri, forced = id_base() + rest, None
     if _UNSAFE.search(rest):
         return error(404, "not an IRI of this graph")

@@ -11,5 +11,6 @@ bp = Blueprint("pages", __name__)
 
 @bp.route("/")
 def home() -> str:
+    """The home page: what the graph holds (reviews, sources, CMOCs, evidence, batches) with counts and entry points."""
     store = get_store()
     return render_template("home.html", counts=store.counts(), batches=store.batches())

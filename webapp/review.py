@@ -207,11 +207,13 @@ def _workbook_id(filename: str) -> str:
 
 @bp.get("/review")
 def form() -> str:
+    """The reviewers' upload page: a workbook (.xlsx, or CSV files) to validate against the graph."""
     return render_template("review.html", report=None, token_configured=bool(_token_configured()))
 
 
 @bp.post("/review")
 def review() -> Response:
+    """Validate an uploaded workbook against shapes and graph; findings by sheet, row and column."""
     fmt = request.form.get("format") or request.args.get("format") or "html"
     try:
         filename, data = _upload()
@@ -237,6 +239,7 @@ def _data_href(text: str, mimetype: str) -> str:
 
 @bp.post("/review/import")
 def do_import() -> Response:
+    """Import a validated workbook as one batch, for a reviewer with the token; nothing enters on any violation."""
     fmt = request.form.get("format") or request.args.get("format") or "html"
     expected = _token_configured()
     if expected is None:

@@ -164,6 +164,7 @@ def public_url(path: str) -> str:
 @bp.route("/sparql", methods=["GET", "POST"])
 @bp.route("/sparql/", methods=["GET", "POST"])
 def sparql() -> Response:
+    """The SPARQL 1.1 Protocol endpoint (query; update with a token); browsers get the YASGUI editor."""
     try:
         kind, text, params = _parse()
         if kind == "none":
