@@ -164,6 +164,7 @@ def concept_labels(bound: dict[str, ox.NamedNode]) -> dict[str, str]:
 
 @bp.route("/cmocs")
 def cmocs() -> Any:
+    """CMOCs with source, context, outcome and evidence count; filters ?dimension= ?resource= ?setting=; ?page=."""
     try:
         bound, slugs = cmoc_filters(request.args)
         number = page_number(request.args)
@@ -198,6 +199,7 @@ BIBLIO_COLUMNS = """(SAMPLE(?b_t) AS ?title) (SAMPLE(?b_au) AS ?authors) (SAMPLE
 
 @bp.route("/reviews")
 def reviews() -> Any:
+    """Every review with the numbers of its CMOCs, sources and evidence fragments (?page=)."""
     try:
         number = page_number(request.args)
     except BadParameter as exc:
@@ -234,6 +236,7 @@ def _review_counts(reviews: list[str]) -> dict[str, dict[str, str | None]]:
 
 @bp.route("/reviews/<slug>")
 def review_page(slug: str) -> Any:
+    """One review: its CMOCs grouped by programme theory, and its sources."""
     node = ox.NamedNode(id_iri("source/" + slug)) if SLUG.fullmatch(slug) else None
     info = select(f"SELECT ?r {BIBLIO_COLUMNS} WHERE {{ ?r a cmo:Review BIND(?r AS ?src) {BIBLIO} }} GROUP BY ?r",
                   r=node) if node else []
@@ -278,6 +281,7 @@ def _by_theory(found: list[dict[str, str | None]]) -> list[dict[str, Any]]:
 
 @bp.route("/framework")
 def framework() -> str:
+    """The framework: dimensions, their resources and the CMOCs that draw on each."""
     found = select("""SELECT ?dim (SAMPLE(?dl) AS ?dimLabel) (MIN(?rk) AS ?rank) (SAMPLE(?dd) AS ?dimDefinition)
             ?res (SAMPLE(?rl) AS ?label) (SAMPLE(?rd) AS ?definition) (COUNT(DISTINCT ?c) AS ?n) WHERE {
         ?dim a cmo:FrameworkDimension . ?res a cmo:FrameworkResource ; skos:broader ?dim .
@@ -329,6 +333,7 @@ def search_text(args: MultiDict[str, str]) -> str:
 
 @bp.route("/search")
 def search() -> Any:
+    """Text search (?q=) in contexts, mechanisms, outcomes and quotes, grouped by CMOC (?page=)."""
     if not request.args.get("q", "").strip():
         return render_template("search.html", q="", hits=[], paging=None, message="Type a word or phrase to find "
                                "it in contexts, mechanisms, outcomes and quotes.")

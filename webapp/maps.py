@@ -39,11 +39,13 @@ def _local(iri: str) -> str:
 
 @bp.route("/maps")
 def index() -> str:
+    """The evidence maps and their formats."""
     return render_template("maps.html")
 
 
 @bp.route("/maps/matrix")
 def matrix() -> str:
+    """Framework dimension x setting table of CMOC counts shaded by evidence strength, cells linking to their CMOCs."""
     m = evidence_matrix(get_store())
     rows = [[m.cell(d, s) for s in m.settings] for d in m.dimensions]
     return render_template("maps_matrix.html", matrix=m, rows=rows, cell_url=cell_url, strongest=m.max_strength)
@@ -51,6 +53,7 @@ def matrix() -> str:
 
 @bp.route("/maps/matrix.svg")
 def matrix_svg() -> Response:
+    """The dimension x setting matrix as SVG (the drawing `cmokg map matrix` writes)."""
     scene = matrix_scene(evidence_matrix(get_store()), cell_url)
     return Response(to_svg(scene), mimetype=SVG)
 
@@ -64,6 +67,7 @@ def _network_page() -> tuple[Network, Paging]:
 
 @bp.route("/maps/network")
 def network() -> Any:
+    """The CMOC network (C -> M -> O, leadsTo): interactive with cytoscape; without JavaScript SVG and links."""
     try:
         net, paging = _network_page()
     except BadParameter as exc:
@@ -76,7 +80,7 @@ def network() -> Any:
 
 @bp.route("/maps/network.json")
 def network_json() -> Any:
-    """Cytoscape.js elements: {"nodes": [...], "edges": [...]}, CMOC nodes carrying the href of their page."""
+    """The CMOC network as Cytoscape.js elements {"nodes": [...], "edges": [...]} (?page=); CMOCs carry their href."""
     try:
         net, _ = _network_page()
     except BadParameter as exc:
@@ -86,6 +90,7 @@ def network_json() -> Any:
 
 @bp.route("/maps/network.svg")
 def network_svg() -> Response:
+    """The CMOC network as SVG (the drawing `cmokg map network` writes), ?page= as the network page."""
     try:
         net, _ = _network_page()
     except BadParameter as exc:
