@@ -81,6 +81,7 @@ def locate(subpath: str) -> Path:
 
 @bp.route("/assets/<path:subpath>")
 def asset(subpath: str) -> Response:
+    """Front-end files installed from npm (YASGUI, cytoscape), allow-listed by package and kind, cached long."""
     try:
         path = locate(subpath)
     except AssetError as exc:
