@@ -71,6 +71,14 @@ RDFLIB_SERVER = textwrap.dedent("""
     uvicorn.run(app, host="127.0.0.1", port=int(sys.argv[2]), log_level="warning")
 """)
 
+# timed in a child process, so that its memory (GBs at 100k) is returned before the rdflib server starts
+RDFLIB_LOAD = textwrap.dedent("""
+    import sys, time, rdflib
+    start = time.perf_counter()
+    rdflib.Dataset().parse(sys.argv[1], format="nquads")
+    print(time.perf_counter() - start)
+""")
+
 REPS = 15  # per query, when a run takes under 1 s
 SLOW_REPS = 3  # when it takes longer
 CONCURRENT_SECONDS = 6.0
@@ -205,7 +213,16 @@ def throughput(url: str, params: dict[str, str], queries: dict[str, str], timeou
         t.start()
     for t in threads:
         t.join()
-    return {"qps": sum(done) / (time.monotonic() - start), "errors": sum(errors), "timeouts": sum(timeouts)}
+    seconds = time.monotonic() - start
+    return {"qps": sum(done) / seconds, "seconds": seconds, "errors": sum(errors), "timeouts": sum(timeouts)}
+
+
+def qps_bound(t: dict[str, Any], cap: float) -> tuple[float, bool]:
+    """(q/s, is an upper bound): with timeouts, q/s as if every abandoned request had just finished."""
+    if not t["timeouts"]:
+        return t["qps"], False
+    seconds = t.get("seconds", CONCURRENT_SECONDS + cap)
+    return t["qps"] + t["timeouts"] / seconds, True
 
 
 def timed(fn: Callable[[], object]) -> float:
@@ -222,7 +239,7 @@ def mem_available_kib() -> int:
 
 
 def rdflib_fits(triples: int) -> tuple[bool, str]:
-    """Whether rdflib (in memory, twice: the raw load here, then the server) is safe on this machine."""
+    """Whether rdflib in memory (one process at a time: the raw load, then the server) fits on this machine."""
     need = int(triples * RDFLIB_KIB_PER_TRIPLE * RDFLIB_MARGIN)
     free = mem_available_kib()
     reason = f"rdflib needs ~{need / 1024 ** 2:.1f} GiB for {triples:,} triples; {free / 1024 ** 2:.1f} GiB free"
@@ -253,6 +270,7 @@ def prepare(cmocs: int, folder: Path, reuse: bool, skip: set[str], res: dict[str
 
 
 def raw_loads(folder: Path, data: bytes, triples: int, skip: set[str], res: dict[str, Any]) -> None:
+    """The raw write of the same quads into the embedded store and (memory permitting) into rdflib."""
     shutil.rmtree(folder / "raw", ignore_errors=True)
     res["load_embedded_tps"] = triples / timed(lambda: EvidenceStore(folder / "raw").add_quads(data))
     shutil.rmtree(folder / "raw", ignore_errors=True)
@@ -260,9 +278,9 @@ def raw_loads(folder: Path, data: bytes, triples: int, skip: set[str], res: dict
     if "rdflib" in skip or not fits:
         res["load_rdflib_skipped"] = reason if not fits else "skipped (--skip rdflib)"
         return
-    import rdflib
-
-    res["load_rdflib_tps"] = triples / timed(lambda: rdflib.Dataset().parse(data=data, format="nquads"))
+    done = subprocess.run([sys.executable, "-c", RDFLIB_LOAD, str(folder / "all.nq")], capture_output=True,
+                          text=True, check=True)
+    res["load_rdflib_tps"] = triples / float(done.stdout.split()[-1])
 
 
 def validation(store: EvidenceStore, workbooks: list[list[Path]], small: Path, sample: int) -> dict[str, Any]:
@@ -383,7 +401,7 @@ def stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def ms(value: float | None, cap: float) -> str:
-    return f"> {cap:g} s" if value is None else f"{value * 1000:.1f}"
+    return f"> {cap:g} s" if value is None else f"{value * 1000:.1f} ms"
 
 
 def median_p50(server: dict[str, Any], kind: str) -> float | None:
@@ -428,9 +446,9 @@ def server_table(results: list[dict[str, Any]], cap: float) -> str:
             errors = sum(v[k]["errors"] for v in lat.values() for k in v) + s["throughput_cold"]["errors"]
             timeouts = sum(v[k]["timeouts"] for v in lat.values() for k in v) + s["throughput_cold"]["timeouts"]
             warm_qps = f"{s['throughput_warm']['qps']:.1f}" if "throughput_warm" in s else "(no cache)"
-            warm_p50 = ms(median_p50(s, "warm"), cap) + " ms" if "throughput_warm" in s else "(no cache)"
-            w.write(f"| {r['cmocs']} | {name} | {ms(median_p50(s, 'cold'), cap)} ms | {warm_p50} | "
-                    f"{ms(worst[1]['cold']['p50'], cap)} ms ({worst[0]}) | {s['throughput_cold']['qps']:.2f} | "
+            warm_p50 = ms(median_p50(s, "warm"), cap) if "throughput_warm" in s else "(no cache)"
+            w.write(f"| {r['cmocs']} | {name} | {ms(median_p50(s, 'cold'), cap)} | {warm_p50} | "
+                    f"{ms(worst[1]['cold']['p50'], cap)} ({worst[0]}) | {s['throughput_cold']['qps']:.2f} | "
                     f"{warm_qps} | {errors} / {timeouts} | {s['peak_rss_mib']:.0f} MiB |\n")
         if "rdflib_skipped" in r:
             w.write(f"| {r['cmocs']} | rdflib | skipped: {r['rdflib_skipped']} | | | | | | |\n")
@@ -443,7 +461,7 @@ def _ratio(a: float | None, b: float | None, fmt: str = ".2f") -> str:
     return f"{a / b:{fmt}}×"
 
 
-def ratios(results: list[dict[str, Any]]) -> str:
+def ratios(results: list[dict[str, Any]], cap: float) -> str:
     w = io.StringIO()
     for r in results:
         s = r["servers"]
@@ -453,9 +471,10 @@ def ratios(results: list[dict[str, Any]]) -> str:
             c_cold, c_warm = c["throughput_cold"]["qps"], c["throughput_warm"]["qps"]
             c_p50, c_p50w = median_p50(c, "cold"), median_p50(c, "warm")
         if c and rd:
-            rd_qps = rd["throughput_cold"]["qps"]
-            parts.append(f"throughput cmokg / rdflib-endpoint: cold {_ratio(c_cold, rd_qps, '.1f')}, "
-                         f"warm {_ratio(c_warm, rd_qps, '.1f')} (target ≥ 20×)")
+            rd_qps, bound = qps_bound(rd["throughput_cold"], cap)
+            at_least = "≥ " if bound else ""  # rdflib's q/s is an upper bound: the ratio a lower one
+            parts.append(f"throughput cmokg / rdflib-endpoint: cold {at_least}{_ratio(c_cold, rd_qps, '.1f')}, "
+                         f"warm {at_least}{_ratio(c_warm, rd_qps, '.1f')} (target ≥ 20×)")
         if c and o:
             o_qps, o_p50 = o["throughput_cold"]["qps"], median_p50(o, "cold")
             parts.append(f"throughput cmokg / Oxigraph server: cold {_ratio(c_cold, o_qps)}, "
@@ -475,7 +494,7 @@ def per_query(results: list[dict[str, Any]], cap: float) -> str:
         s = r["servers"]
         cols = [(name, kind) for name in SERVERS if name in s
                 for kind in (("cold", "warm") if "throughput_warm" in s[name] else ("cold",))]
-        w.write(f"\n{r['cmocs']} CMOCs, p50 / p95 (ms):\n\n| query | " + " | ".join(f"{n} {k}" for n, k in cols)
+        w.write(f"\n{r['cmocs']} CMOCs, p50 / p95:\n\n| query | " + " | ".join(f"{n} {k}" for n, k in cols)
                 + " |\n|---|" + "---|" * len(cols) + "\n")
         for q in next(iter(s.values()))["latency"] if s else []:
             cells = []
@@ -488,7 +507,7 @@ def per_query(results: list[dict[str, Any]], cap: float) -> str:
 
 def report(results: list[dict[str, Any]], cap: float) -> str:
     return (import_table(results) + "\n" + server_table(results, cap) + "\nRatios (same run):\n\n"
-            + ratios(results) + per_query(results, cap))
+            + ratios(results, cap) + per_query(results, cap))
 
 
 def main() -> None:

@@ -9,6 +9,7 @@ for that: keywords are only keywords outside them.
 
 from __future__ import annotations
 
+import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -85,6 +86,30 @@ def remote_targets(text: str, base: str | None = None) -> list[tuple[str, str | 
 
     `SERVICE [SILENT] <iri>` in queries and updates, `LOAD [SILENT] <iri>` in updates.
     """
+    lowered = text.lower()
+    if "service" not in lowered and "load" not in lowered:  # no such keyword possible: skip tokenizing
+        return []
+    if len(text) <= _MEMO_TEXT:
+        return list(_remote_targets_memo(text, base))
+    return _remote_targets(text, base)
+
+
+# Tokenizing is pure Python (up to ~9 ms for a 4 KB catalog query, holding the GIL in the web process): the
+# answers for short texts, which clients repeat, are kept (at most 128 texts of 8 KB).
+_MEMO_TEXT = 8192
+
+
+@functools.lru_cache(maxsize=128)
+def _remote_targets_memo(text: str, base: str | None) -> tuple[tuple[str, str | None], ...]:
+    return tuple(_remote_targets(text, base))
+
+
+@functools.lru_cache(maxsize=128)
+def _has_from_memo(text: str) -> bool:
+    return any(t.is_word("FROM") for t in tokens(text))
+
+
+def _remote_targets(text: str, base: str | None) -> list[tuple[str, str | None]]:
     toks = list(tokens(text))
     prefixes, base = _prefixes(toks), _base(toks, base)
     out: list[tuple[str, str | None]] = []
@@ -100,6 +125,10 @@ def remote_targets(text: str, base: str | None = None) -> list[tuple[str, str | 
 
 def has_dataset_clause(text: str) -> bool:
     """The query names its dataset itself (FROM / FROM NAMED)."""
+    if "from" not in text.lower():
+        return False
+    if len(text) <= _MEMO_TEXT:
+        return _has_from_memo(text)
     return any(t.is_word("FROM") for t in tokens(text))
 
 
