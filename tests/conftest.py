@@ -6,6 +6,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from flask import Flask
+from flask.testing import FlaskClient
 
 from graph.pipeline import build, load_schema
 from graph.store import EvidenceStore
@@ -40,3 +42,16 @@ def seed_evidence_store(seed_store_path: Path) -> Iterator[EvidenceStore]:
 def seed_store(seed_evidence_store: EvidenceStore):
     """The built seed graph as a plain pyoxigraph Store (for catalog and QC query tests)."""
     return seed_evidence_store.ox
+
+
+# The web app over the seed graph, queries in the request thread (a module may define its own `app` instead).
+@pytest.fixture(scope="module")
+def app(seed_evidence_store: EvidenceStore) -> Flask:
+    from webapp import create_app
+
+    return create_app({"TESTING": True, "CMOKG_STORE_OBJECT": seed_evidence_store, "CMOKG_QUERY_WORKERS": 0})
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()

@@ -106,16 +106,6 @@ def parse_html(text: str) -> Element:
 # -- fixtures and the independent answers ------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def app(seed_evidence_store: EvidenceStore) -> Flask:
-    return create_app({"TESTING": True, "CMOKG_STORE_OBJECT": seed_evidence_store, "CMOKG_QUERY_WORKERS": 0})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
-
-
 def pairs(store: EvidenceStore, where: str, *names: str) -> set[tuple[str, ...]]:
     """Distinct tuples of the named variables (term values) of a plain pattern."""
     result = store.query(f"{sparql_prologue()}SELECT DISTINCT {' '.join('?' + n for n in names)} WHERE {{ {where} }}")

@@ -16,7 +16,6 @@ from urllib.parse import parse_qs, urlsplit
 
 import pyoxigraph as ox
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 
 from graph.catalog import NamedQuery, Page, load_catalog, run
@@ -28,16 +27,6 @@ CATALOG = load_catalog()
 JSON_RESULTS = "application/sparql-results+json"
 BROWSER = "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"
 Row = frozenset[tuple[str, object]]
-
-
-@pytest.fixture(scope="module")
-def app(seed_evidence_store: EvidenceStore) -> Flask:
-    return create_app({"TESTING": True, "CMOKG_STORE_OBJECT": seed_evidence_store, "CMOKG_QUERY_WORKERS": 0})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 def expected_rows(store: ox.Store, query: NamedQuery, values: dict[str, str], rows: Page | None = None) -> list[Row]:

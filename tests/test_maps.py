@@ -17,7 +17,6 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from flask import Flask
 from flask.testing import FlaskClient
 from test_browse import ID, pairs, parse_html, path_of
 
@@ -35,21 +34,10 @@ from graph.maps import (
     to_svg,
 )
 from graph.store import EvidenceStore
-from webapp import create_app
 from webapp import maps as maps_web
 
 SVG = "{http://www.w3.org/2000/svg}"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-
-
-@pytest.fixture(scope="module")
-def app(seed_evidence_store: EvidenceStore) -> Flask:
-    return create_app({"TESTING": True, "CMOKG_STORE_OBJECT": seed_evidence_store, "CMOKG_QUERY_WORKERS": 0})
-
-
-@pytest.fixture
-def client(app: Flask) -> FlaskClient:
-    return app.test_client()
 
 
 @pytest.fixture(scope="module")
