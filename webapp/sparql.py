@@ -354,8 +354,10 @@ def example_text(query: catalog.NamedQuery) -> str:
 def editor_config() -> dict[str, Any]:
     """What the page's script gives YASGUI: this endpoint, the graph's prefixes, the first query and the
     catalog queries as examples."""
+    from .catalog import catalog as app_catalog  # read once per app; webapp.catalog imports this module
+
     examples = [{"name": q.name, "title": q.title, "description": q.description, "query": example_text(q)}
-                for q in catalog.load_catalog().values()]
+                for q in app_catalog().values()]
     return {"endpoint": public_url("sparql"), "prefixes": PREFIXES, "query": starter_query(), "examples": examples}
 
 
