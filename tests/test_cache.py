@@ -28,14 +28,28 @@ def _outcome(size: int, status: int = 200) -> Outcome:
     return Outcome(status, "text/plain", b"x" * size)
 
 
+def _put(cache: ResultCache, key: tuple[object, ...], outcome: Outcome) -> None:
+    """Put twice: an answer is admitted on its key's second asking."""
+    cache.put(key, outcome)
+    cache.put(key, outcome)
+
+
 def test_cache_hit_returns_the_stored_answer() -> None:
     cache = ResultCache(1000)
     key = cache_key(0, Job(COUNT, accept=JSON))
     assert cache.get(key) is None
-    cache.put(key, _outcome(10))
+    _put(cache, key, _outcome(10))
     got = cache.get(key)
     assert got is not None and got.body == b"x" * 10
     assert (cache.hits, cache.misses) == (1, 1)
+
+
+def test_a_one_off_query_is_not_admitted() -> None:
+    cache = ResultCache(1000)
+    once, twice = cache_key(0, Job("ASK { ?s ?p 1 }")), cache_key(0, Job("ASK { ?s ?p 2 }"))
+    cache.put(once, _outcome(10))
+    _put(cache, twice, _outcome(10))
+    assert cache.get(once) is None and cache.get(twice) is not None
 
 
 def test_key_separates_format_dataset_and_row_limit() -> None:
@@ -51,20 +65,20 @@ def test_key_separates_format_dataset_and_row_limit() -> None:
 def test_budget_evicts_least_recently_used() -> None:
     cache = ResultCache(100)
     a, b, c = (cache_key(0, Job(f"ASK {{ ?s ?p {i} }}")) for i in range(3))
-    cache.put(a, _outcome(40))
-    cache.put(b, _outcome(40))
+    _put(cache, a, _outcome(40))
+    _put(cache, b, _outcome(40))
     assert cache.get(a) is not None  # a is now the most recent
-    cache.put(c, _outcome(40))
+    _put(cache, c, _outcome(40))
     assert cache.size <= 100 and len(cache) == 2
     assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
 
 
 def test_too_large_errors_and_stale_generations_are_not_kept() -> None:
     cache = ResultCache(100)
-    cache.put(cache_key(0, Job("ASK {}")), _outcome(101))
-    cache.put(cache_key(0, Job("ASK { ?s ?p ?o }")), _outcome(5, status=503))
+    _put(cache, cache_key(0, Job("ASK {}")), _outcome(101))
+    _put(cache, cache_key(0, Job("ASK { ?s ?p ?o }")), _outcome(5, status=503))
     cache.clear(1)
-    cache.put(cache_key(0, Job("SELECT * {}")), _outcome(5))  # started before the write, finished after
+    _put(cache, cache_key(0, Job("SELECT * {}")), _outcome(5))  # started before the write, finished after
     assert len(cache) == 0 and cache.size == 0
 
 
@@ -105,16 +119,15 @@ def _count(client: FlaskClient) -> int:
 
 def test_repeated_query_is_a_hit(app: Flask) -> None:
     client = app.test_client()
-    assert _count(client) == 1
-    assert _count(client) == 1
+    assert [_count(client) for _ in range(3)] == [1, 1, 1]
     with app.app_context():
         cache = get_pool().cache
-    assert (cache.hits, cache.misses) == (1, 1)
+    assert (cache.hits, cache.misses) == (1, 2)  # admitted on the second asking, served on the third
 
 
 def test_sparql_update_invalidates(app: Flask) -> None:
     client = app.test_client()
-    assert _count(client) == 1
+    assert _count(client) == 1 and _count(client) == 1  # now cached
     r = client.post("/sparql", data={"update": "INSERT DATA { GRAPH <http://g/2> { <http://example.org/c> "
                                                "<http://example.org/p> <http://example.org/d> } }"},
                     headers={"Authorization": f"Bearer {TOKEN}"})
@@ -128,7 +141,7 @@ def test_sparql_update_invalidates(app: Flask) -> None:
 def test_any_write_under_the_write_lock_invalidates(app: Flask) -> None:
     """A writer that only holds the lock (as /review's import does) still makes its write visible."""
     client = app.test_client()
-    assert _count(client) == 1
+    assert _count(client) == 1 and _count(client) == 1  # now cached
     with app.app_context():
         store = app.extensions["cmokg_store"]
         with app.extensions["cmokg_write_lock"]:

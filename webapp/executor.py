@@ -18,11 +18,12 @@ has to run in a process that can be. The design, measured on the seed store (5 M
   serialized once, straight into the negotiated format (no TSV round trip).
 - A `ResultCache` in the web process keeps serialized answers, keyed by (snapshot generation, query text,
   dataset, Accept, format parameter, row limit), within a byte budget (CMOKG_RESULT_CACHE), least recently
-  used first out. Every write goes through the app's `WriteLock`, whose release takes a new snapshot (if
-  the writer did not), which bumps the generation and empties the cache: an answer is never older than the
-  last committed write. Queries whose answer does not depend on the store alone (SERVICE, NOW(), RAND(),
-  UUID(), STRUUID(), BNODE()) are not cached. Measured at 10k CMOCs (0.5M triples): the catalog queries take
-  0.03–2 s to evaluate, a hit about a millisecond, so a warm catalog is served from memory.
+  used first out, admitted on a query's second asking (one-off queries do not evict repeated ones). Every
+  write goes through the app's `WriteLock`, whose release takes a new snapshot (if the writer did not),
+  which bumps the generation and empties the cache: an answer is never older than the last committed
+  write. Queries whose answer does not depend on the store alone (SERVICE, NOW(), RAND(), UUID(),
+  STRUUID(), BNODE()) are not cached. Measured at 10k CMOCs (0.5M triples, bench/README.md): the catalog
+  queries take 2 ms–2 s to evaluate, a hit 1–4 ms over HTTP.
 
 `workers=0` runs queries in the request thread (no timeout): for in-memory stores and unit tests.
 """
@@ -247,13 +248,18 @@ def cache_key(generation: int, job: Job) -> tuple[object, ...]:
 class ResultCache:
     """Serialized 200 answers within `budget` bytes (bodies), least recently used evicted first.
 
+    An answer is admitted on its key's second `put` (the first is only remembered, by hash, among the last
+    SEEN_KEYS): one-off queries — most ad-hoc ones — then never evict answers that are asked for again.
     Entries carry the snapshot generation in their key; `clear(generation)` (after every write) drops them
     all and refuses late `put`s from queries that started before the write."""
+
+    SEEN_KEYS = 4096
 
     def __init__(self, budget: int) -> None:
         self.budget, self.size, self.generation = budget, 0, 0
         self.hits = self.misses = 0
         self._entries: OrderedDict[tuple[object, ...], Outcome] = OrderedDict()
+        self._seen: OrderedDict[int, None] = OrderedDict()
         self._lock = threading.Lock()
 
     def get(self, key: tuple[object, ...]) -> Outcome | None:
@@ -271,7 +277,7 @@ class ResultCache:
         if outcome.status != 200 or cost > self.budget:
             return
         with self._lock:
-            if key[0] != self.generation or key in self._entries:
+            if key[0] != self.generation or key in self._entries or not self._admit(hash(key)):
                 return
             self._entries[key] = outcome
             self.size += cost
@@ -279,9 +285,20 @@ class ResultCache:
                 _, old = self._entries.popitem(last=False)
                 self.size -= len(old.body)
 
+    def _admit(self, digest: int) -> bool:
+        """True on the second sighting of a key (the caller holds the lock)."""
+        if digest in self._seen:
+            del self._seen[digest]
+            return True
+        self._seen[digest] = None
+        if len(self._seen) > self.SEEN_KEYS:
+            self._seen.popitem(last=False)
+        return False
+
     def clear(self, generation: int) -> None:
         with self._lock:
             self.generation = generation
+            self._seen.clear()
             self._entries.clear()
             self.size = 0
 
