@@ -202,6 +202,8 @@ def latency(url: str, params: dict[str, str], queries: dict[str, str], timeout: 
             out[name]["warm"] = _runs(client, lambda text=text: text, client.ask(text))  # type: ignore[misc]
         if any(v["timeouts"] for v in out[name].values()):
             busy = not wait_idle(client, 5 * timeout)
+        p50 = out[name]["cold"]["p50"]
+        print(f"     {name}: cold p50 {'past the cap' if p50 is None else f'{p50 * 1000:.1f} ms'}", flush=True)
     return out
 
 
@@ -321,12 +323,22 @@ def bench_size(cmocs: int, out: Path, args: argparse.Namespace) -> dict[str, Any
     folder = out / f"{cmocs}"
     skip: set[str] = set(args.skip)
     res: dict[str, Any] = {"cmocs": cmocs}
+    servers: dict[str, Any] = {}
+    started = time.monotonic()
+
+    def done(stage: str) -> None:
+        """Progress as each stage ends, and the results so far in OUT/SIZE/partial.json (a long run that is
+        stopped keeps what it measured)."""
+        print(f"   {stage} done at {time.monotonic() - started:.0f} s", flush=True)
+        (folder / "partial.json").write_text(json.dumps({**res, "servers": servers}, indent=1, default=str))
+
     store_path = prepare(cmocs, folder, args.reuse, skip, res)
     store = EvidenceStore(store_path)
     triples = store.quad_count()
     res["triples"] = triples
     if "build_s" in res:
         res["build_tps"] = triples / res["build_s"]
+    done("build")
     nq = folder / "all.nq"
     if not (args.reuse and nq.exists()):
         with nq.open("wb") as fh:
@@ -334,17 +346,20 @@ def bench_size(cmocs: int, out: Path, args: argparse.Namespace) -> dict[str, Any
     data = nq.read_bytes()
     if "raw-load" not in skip:
         raw_loads(folder, data, triples, skip, res)
+        done("raw loads")
     if "validation" not in skip:
         small = folder / "small"
         write_workbook(small, 99999, 50, random.Random(3), prefix="val")
         res.update(validation(store, workbooks_in(folder), small, args.validate_sample))
+        done("validation")
     del store
     queries = catalog_queries()
-    servers: dict[str, Any] = {}
     if "cmokg" not in skip:
         servers["cmokg"] = run_cmokg(folder, store_path, queries, args.query_timeout, None)
+        done("cmokg server")
     if "oxigraph" not in skip:
         servers["oxigraph"] = run_oxigraph(folder, data, triples, queries, args.query_timeout, res, first_mix(servers))
+        done("Oxigraph server")
     fits, reason = rdflib_fits(triples)
     if "rdflib" in skip:
         res["rdflib_skipped"] = "--skip rdflib"
@@ -353,6 +368,7 @@ def bench_size(cmocs: int, out: Path, args: argparse.Namespace) -> dict[str, Any
         print(f"   rdflib skipped: {reason}", flush=True)
     else:
         servers["rdflib"] = run_rdflib(folder, nq, queries, args.query_timeout, first_mix(servers))
+        done("rdflib-endpoint")
     res["servers"] = servers
     return res
 
