@@ -7,6 +7,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+import pyoxigraph as ox
+
 from .backend import Backend
 from .report import Report
 from .store import EvidenceStore, StoreError
@@ -87,27 +89,38 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
           progress: Callable[[str], None] | None = None, engine: Engine = "sparql") -> list[ImportResult]:
     """Build the graph from scratch into a fresh store beside `store_path`, then swap it in.
 
-    If any workbook is refused, the previous store is left as it was.
+    Every workbook is validated against the graph built so far and imported as its own batch, as
+    `cmokg import` would; the graph is staged in memory (about 0.4 KB per triple) and written once, by
+    Oxigraph's bulk loader, into a private folder that replaces `store_path` only when every workbook was
+    imported. If any workbook is refused, nothing is written and the previous store is left as it was.
     """
-    building = store_path.with_name(store_path.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
     results: list[ImportResult] = []
-    store = EvidenceStore(building)
+    staged = EvidenceStore(None)
+    load_schema(staged)
+    for paths in workbooks_in(data_dir):
+        if progress:
+            progress(paths[0].name)
+        result = import_workbook(staged, paths, reviewer, engine=engine)
+        results.append(result)
+        if not result.imported:
+            return results
+    building = store_path.with_name(store_path.name + ".building")
+    dumped = store_path.with_name(store_path.name + ".building.nq")
+    shutil.rmtree(building, ignore_errors=True)
+    store_path.parent.mkdir(parents=True, exist_ok=True)
     try:
-        load_schema(store)
-        for paths in workbooks_in(data_dir):
-            if progress:
-                progress(paths[0].name)
-            result = import_workbook(store, paths, reviewer, engine=engine)
-            results.append(result)
-            if not result.imported:
-                break
+        with dumped.open("wb") as fh:
+            staged.dump(fh)
+        del staged
+        store = EvidenceStore(building)
+        store.ox.bulk_load(path=str(dumped), format=ox.RdfFormat.N_QUADS)
         store.flush()
-    finally:
         del store
-    if all(r.imported for r in results):
-        shutil.rmtree(store_path, ignore_errors=True)
-        building.rename(store_path)
-    else:
+    except BaseException:
         shutil.rmtree(building, ignore_errors=True)
+        raise
+    finally:
+        dumped.unlink(missing_ok=True)
+    shutil.rmtree(store_path, ignore_errors=True)
+    building.rename(store_path)
     return results
