@@ -1,6 +1,6 @@
 """Synthetic evidence bases in the real workbook format (sources.csv, cmocs.csv, evidence.csv per workbook).
 
-Each workbook is one synthetic realist review: the review document, a few studies it draws on, CMOCs
+Each workbook is one synthetic realist review: the review document, a few studies it cites, CMOCs
 (context, mechanism resource and reasoning, outcome, framework setting and resource, a chain link to the
 previous CMOC, a programme theory) and two verbatim evidence fragments per CMOC, one quoting the study. The
 values are drawn from a seeded generator, so a size always yields the same files.
@@ -45,7 +45,7 @@ def write_workbook(folder: Path, index: int, cmocs: int, rng: random.Random, pre
                     "Synthetic Reviews", f"10.5555/{review}", "", "", ""])
         for j, s in enumerate(studies):
             w.writerow([s, "study", f"Study {j} of review {index}: {_text(rng, 6)}", "Poe, P.", 2015 + j,
-                        "Synthetic Studies", f"10.5555/{s}", "", "", ""])
+                        "Synthetic Studies", f"10.5555/{s}", "", "", review])
     quotes: dict[str, str] = {}
     with (folder / "cmocs.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
