@@ -134,7 +134,7 @@ def test_index_html_lists_every_query_with_its_parameters(client: FlaskClient) -
     assert page.dd_parameters == {name: [p.name for p in q.parameters] for name, q in CATALOG.items()}
     runs = [a["href"] for a in page.links if a.get("class") == "example"]
     assert len(runs) == len(CATALOG)
-    assert "/queries/evidence-trail?cmoc=https%3A%2F%2Fw3id.org%2Fcmokg%2Fid%2Fcmoc%2Ft2" in runs
+    assert "/queries/evidence-trail?cmoc=https%3A%2F%2Fw3id.org%2Fcmokg%2Fid%2Fcmoc%2Ftierney2020-c1" in runs
 
 
 @pytest.mark.parametrize("how", [{"headers": {"Accept": "application/json"}}, {"query_string": {"format": "json"}}])

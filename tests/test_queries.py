@@ -61,12 +61,18 @@ SEED_NONEMPTY = {
     "weak-evidence-cmocs",
     "cited-sources-with-evidence",
     "programme-theory-cmocs",
+    "citations",
+    "evidence-trail",
+    "cmo-chains",
 }
 """Catalog queries whose example must return rows on the real built graph (the seed data)."""
 MINI_VALUES: dict[str, dict[str, str]] = {
     "cited-sources-with-evidence": {"citing": ID + "source/calderon2021"},
+    "citations": {"citing": ID + "source/calderon2021"},
+    "evidence-trail": {"cmoc": ID + "cmoc/t2"},
+    "cmo-chains": {"start": ID + "cmoc/t1"},
 }
-"""Parameter values for the mini fixture where the example (and default) names a document of the seed data."""
+"""Parameter values for the mini fixture where the example (and default) names a resource of the seed data."""
 
 Row = dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple]
 
