@@ -41,7 +41,7 @@ CONFIG: dict[str, tuple[Any, str]] = {
                                   "past it the query is stopped and answered 503"),
     "CMOKG_QUERY_WORKERS": (None, "query worker processes; default min(4, max(2, CPUs)); 0 runs queries in the "
                                   "request thread without a timeout (tests, in-memory stores)"),
-    "CMOKG_RESULT_CACHE": (64 * 1024 * 1024, "bytes of serialized query answers kept in memory by the web "
+    "CMOKG_RESULT_CACHE": (256 * 1024 * 1024, "bytes of serialized query answers kept in memory by the web "
                                              "process (keyed by store version, query, dataset and format; "
                                              "emptied by every write); 0 turns the cache off"),
     "CMOKG_MAX_ROWS": (100_000, "largest result (rows of a SELECT, triples of a CONSTRUCT/DESCRIBE); a larger "
