@@ -561,7 +561,8 @@ def ratios(results: list[dict[str, Any]], cap: float) -> str:
         if c and rd:
             parts.append(f"median catalog p50 rdflib-endpoint / cmokg (cold): "
                          f"{_ratio(median_p50(rd, 'cold'), c_p50, '.1f')}")
-        w.write(f"- {r['cmocs']} CMOCs: " + "; ".join(parts) + ".\n")
+        if parts:
+            w.write(f"- {r['cmocs']} CMOCs: " + "; ".join(parts) + ".\n")
     return w.getvalue()
 
 
