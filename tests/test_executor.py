@@ -17,6 +17,7 @@ import pytest
 import requests
 from conformance.server import TOKEN, live_server
 
+from graph.catalog import NamedQuery, bind, load_catalog
 from webapp.executor import Job, run_job
 
 ALL_CMOCS = """PREFIX cmo: <https://w3id.org/cmokg/ontology#>
@@ -88,3 +89,69 @@ def test_cached_answer_follows_an_update(server: str) -> None:
                       headers={"Authorization": f"Bearer {TOKEN}"}, timeout=30)
     assert r.status_code == 204
     assert n() == 1
+
+
+# -- the in-memory copy of a snapshot (CMOKG_MEMORY_QUADS) ----------------------------------------------
+
+
+def _unordered(rows: list[tuple[str, ...]]) -> list[tuple[str, ...]]:
+    """Rows in order, each GROUP_CONCAT cell as its sorted parts (the order of a group is undefined)."""
+    return sorted(tuple(", ".join(sorted(v.split(", "))) for v in row) for row in rows)
+
+
+def _example_job(q: NamedQuery) -> Job:
+    """The catalog query with its example values pre-bound, as the web catalog sends it."""
+    subs = tuple((v.value, t) for v, t in bind(q, q.example_values).items() if isinstance(t, ox.NamedNode | ox.Literal))
+    return Job(q.text, accept=JSON, max_rows=0, substitutions=subs)
+
+
+def _catalog_rows(store: ox.Store) -> dict[str, list[tuple[str, ...]]]:
+
+    out = {}
+    for name, q in load_catalog().items():
+        outcome = run_job(store, _example_job(q))
+        assert outcome.status == 200, (name, outcome.body)
+        out[name] = _unordered(_rows(JSON, outcome.body))
+    return out
+
+
+def test_snapshot_copied_into_memory_answers_as_on_disk(seed_store_path: Path, tmp_path: Path) -> None:
+    from webapp.executor import open_snapshot
+
+    snapshot = tmp_path / "snapshot"
+    live = ox.Store.read_only(str(seed_store_path))
+    live.backup(str(snapshot))
+    quads = len(live)
+    copy = open_snapshot(str(snapshot), quads)
+    disk = open_snapshot(str(snapshot), quads - 1)  # one quad over the limit: queried on disk
+    assert len(copy) == len(disk) == quads
+    # the copy is an in-memory store (it takes a write, which never reaches the snapshot); the disk one is
+    # opened read-only and refuses it
+    copy.update("INSERT DATA { <urn:x> <urn:y> <urn:z> }")
+    with pytest.raises(RuntimeError, match="read-write"):
+        disk.update("INSERT DATA { <urn:x> <urn:y> <urn:z> }")
+    assert len(ox.Store.read_only(str(snapshot))) == quads
+    copy.update("DELETE DATA { <urn:x> <urn:y> <urn:z> }")
+    assert _catalog_rows(copy) == _catalog_rows(disk)
+    assert len(open_snapshot(str(snapshot), 0)) == quads  # 0: always on disk
+
+
+def test_pool_workers_answer_from_memory_copies(seed_store_path: Path, tmp_path: Path) -> None:
+    """Workers started with a quad budget answer every catalog query as workers on disk do."""
+    from webapp.executor import QueryPool
+
+    store = ox.Store(str(tmp_path / "store"))
+    store.bulk_extend(ox.Store.read_only(str(seed_store_path)))
+    pools = [QueryPool(store, tmp_path / "store", 1, memory_quads=m) for m in (0, 10**6)]
+    try:
+        for name, q in load_catalog().items():
+            on_disk, in_memory = (pool.run(_example_job(q), 60) for pool in pools)
+            assert on_disk.status == in_memory.status == 200, name
+            assert _unordered(_rows(JSON, on_disk.body)) == _unordered(_rows(JSON, in_memory.body)), name
+        pools[1].store.update("INSERT DATA { GRAPH <urn:g> { <urn:x> a <https://w3id.org/cmokg/ontology#Review> } }")
+        pools[1].refresh()  # a write: the worker copies the new snapshot at its next query
+        ask = Job("ASK { <urn:x> a ?t }", accept=JSON, max_rows=0)
+        assert json.loads(pools[1].run(ask, 60).body)["boolean"] is True
+    finally:
+        for pool in pools:
+            pool.close()

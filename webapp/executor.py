@@ -11,6 +11,11 @@ has to run in a process that can be. The design, measured on the seed store (5 M
   (45 ms, so a worker keeps its snapshot open between queries). After each write the web process takes a
   new snapshot; a worker switches at its next query; a snapshot is deleted when no worker holds it. Readers
   thus see every write once it is committed, never half of one, and never block a writer.
+- A worker copies a snapshot of at most `memory_quads` quads (CMOKG_MEMORY_QUADS) into an in-memory
+  store and answers from the copy: the catalog queries ran 6–9× faster on pyoxigraph's in-memory store than
+  on RocksDB at 1k and 10k CMOCs (e.g. all-cmocs at 10k: 0.27 s against 2.0 s), for ~0.4 KB of RAM per quad
+  per worker. A larger snapshot is queried on disk. Workers load their first snapshot as they start, a new
+  one at their first query after a write.
 - A request waits at most `timeout` for an idle worker and for its answer; past it, the worker is killed
   (SIGKILL) and replaced in the background, and the request gets 503. Other requests use the other workers.
 - Workers serialize results themselves (pyoxigraph's native serializers) and enforce the row limit while
@@ -32,6 +37,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import io
 import os
 import queue
 import re
@@ -175,8 +181,25 @@ def syntax_message(exc: SyntaxError) -> str:
     return f"SPARQL syntax error: {text}"
 
 
-def worker_main(fd: int) -> None:  # pragma: no cover - runs in the child
-    """The query worker's loop: receive (snapshot, job), answer an Outcome; exit when the parent is gone."""
+def open_snapshot(path: str, memory_quads: int) -> ox.Store:
+    """The snapshot at `path`, copied into an in-memory store when it holds at most `memory_quads` quads,
+    else opened read-only on disk."""
+    disk = ox.Store.read_only(path)
+    if memory_quads <= 0 or len(disk) > memory_quads:
+        return disk
+    data = io.BytesIO()
+    disk.dump(data, ox.RdfFormat.N_QUADS)
+    del disk
+    copy = ox.Store()
+    data.seek(0)
+    copy.load(data, ox.RdfFormat.N_QUADS)
+    return copy
+
+
+def worker_main(fd: int, snapshot: str | None = None, memory_quads: int = 0,
+                ) -> None:  # pragma: no cover - runs in the child
+    """The query worker's loop: receive (snapshot, job), answer an Outcome; exit when the parent is gone.
+    `snapshot` is opened (or copied into memory, see `open_snapshot`) before the first job arrives."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent; it ends us
@@ -184,6 +207,9 @@ def worker_main(fd: int) -> None:  # pragma: no cover - runs in the child
     conn = Connection(fd)
     store: ox.Store | None = None
     opened: str | None = None
+    if snapshot:
+        with contextlib.suppress(Exception):  # e.g. deleted meanwhile: opened at the first job instead
+            store, opened = open_snapshot(snapshot, memory_quads), snapshot
     while True:
         try:
             snapshot, job = conn.recv()
@@ -192,7 +218,7 @@ def worker_main(fd: int) -> None:  # pragma: no cover - runs in the child
         try:
             if snapshot != opened:
                 store = None
-                store = ox.Store.read_only(snapshot)
+                store = open_snapshot(snapshot, memory_quads)
                 opened = snapshot
             assert store is not None
             outcome = run_job(store, job)
@@ -210,17 +236,17 @@ class _Worker:
     A plain subprocess rather than multiprocessing's spawn, which re-imports the parent's main module (the
     `cmokg` script, gunicorn, pytest) in the child."""
 
-    def __init__(self) -> None:
+    def __init__(self, snapshot: str, memory_quads: int) -> None:
         ours, theirs = socket.socketpair()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "webapp.queryworker", str(theirs.fileno())],
+                [sys.executable, "-m", "webapp.queryworker", str(theirs.fileno()), snapshot, str(memory_quads)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
             )
         finally:
             theirs.close()
         self.conn = Connection(ours.detach())
-        self.snapshot: str | None = None
+        self.snapshot: str | None = snapshot  # kept by _collect while the worker may be opening it
 
     def kill(self) -> None:
         with contextlib.suppress(Exception):
@@ -332,8 +358,9 @@ class WriteLock:
 class QueryPool:
     """`size` worker processes answering queries on snapshots of `store` (see the module docstring)."""
 
-    def __init__(self, store: ox.Store, store_path: Path | None, size: int, cache_bytes: int = 0) -> None:
-        self.store, self.size = store, size
+    def __init__(self, store: ox.Store, store_path: Path | None, size: int, cache_bytes: int = 0,
+                 memory_quads: int = 0) -> None:
+        self.store, self.size, self.memory_quads = store, size, memory_quads
         self.cache = ResultCache(cache_bytes)
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: set[_Worker] = set()
@@ -378,8 +405,8 @@ class QueryPool:
     def _spawn(self) -> None:
         if self._closed:
             return
-        w = _Worker()
         with self._lock:
+            w = _Worker(self.snapshot, self.memory_quads)
             self._workers.add(w)
         self._idle.put(w)
 

@@ -1,4 +1,5 @@
-"""Entry point of a query worker process: `python -m webapp.queryworker FD` (see webapp.executor)."""
+"""Entry point of a query worker process: `python -m webapp.queryworker FD [SNAPSHOT MEMORY_QUADS]` (see
+webapp.executor)."""
 
 from __future__ import annotations
 
@@ -7,4 +8,5 @@ import sys
 from webapp.executor import worker_main
 
 if __name__ == "__main__":
-    worker_main(int(sys.argv[1]))
+    worker_main(int(sys.argv[1]), sys.argv[2] if len(sys.argv) > 2 else None,
+                int(sys.argv[3]) if len(sys.argv) > 3 else 0)
