@@ -44,9 +44,9 @@ CONFIG: dict[str, tuple[Any, str]] = {
     "CMOKG_RESULT_CACHE": (256 * 1024 * 1024, "bytes of serialized query answers kept in memory by the web "
                                              "process (keyed by store version, query, dataset and format; "
                                              "emptied by every write); 0 turns the cache off"),
-    "CMOKG_MEMORY_QUADS": (1_000_000, "each query worker copies a store of at most this many quads into memory "
-                                      "(~0.4 KB of RAM per quad per worker; queries 6-9x faster than on disk); "
-                                      "a larger store is queried on disk; 0 keeps every store on disk"),
+    "CMOKG_MEMORY_QUADS": (600_000, "each query worker copies a store of at most this many quads into memory "
+                                    "(~0.4 KB of RAM per quad per worker; queries 6-9x faster than on disk); "
+                                    "a larger store is queried on disk; 0 keeps every store on disk"),
     "CMOKG_MAX_ROWS": (100_000, "largest result (rows of a SELECT, triples of a CONSTRUCT/DESCRIBE); a larger "
                                 "one is refused with 400 and a message; 0 for no limit"),
     "CMOKG_UPDATE_TOKEN": (None, "bearer token that enables SPARQL Update (POST with `Authorization: Bearer "
