@@ -19,13 +19,15 @@ same evaluation); cmokg both, and the two are reported separately.
 
 Slow peers are capped: a request that takes longer than `--query-timeout` is abandoned and reported as
 "> N s" (as is a 503 at the cap: cmokg is started with the same timeout and stops the query itself), a
-query slower than 1 s is repeated only 3 times (slower than 5 s, once), and rdflib is skipped, with the reason printed,
-when its estimated memory (measured ~2.8 KiB per triple at 10k CMOCs, plus a margin) exceeds what is free.
-Stages can be skipped (`--skip`) and a built store reused (`--reuse`), so a 100k run fits in ~1.5 h on 2 cores:
+query slower than 1 s is repeated only 3 times (slower than 5 s, once), and rdflib is skipped, with the
+reason printed, when its estimated memory (measured ~2.8 KiB per triple at 10k CMOCs, plus a margin)
+exceeds what is free.
+Stages can be skipped (`--skip`) and a built store reused (`--reuse`); a 100k run (build included, rdflib
+skipped for its memory) took 39 min on 2 cores (bench/README.md):
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python bench/run.py --sizes 1000 10000 --out var/bench
-    .venv/bin/python bench/run.py --sizes 100000 --out var/bench --validate-sample 50 --reuse
+    .venv/bin/python -u bench/run.py --sizes 1000 10000 --out var/bench --query-timeout 30
+    .venv/bin/python -u bench/run.py --sizes 100000 --out var/bench --validate-sample 50 --query-timeout 30
 """
 
 from __future__ import annotations

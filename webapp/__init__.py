@@ -45,7 +45,8 @@ CONFIG: dict[str, tuple[Any, str]] = {
                                              "process (keyed by store version, query, dataset and format; "
                                              "emptied by every write); 0 turns the cache off"),
     "CMOKG_MEMORY_QUADS": (600_000, "each query worker copies a store of at most this many quads into memory "
-                                    "(~0.4 KB of RAM per quad per worker; queries 6-9x faster than on disk); "
+                                    "(~0.4 KB of RAM per quad per worker, twice that while copying; queries "
+                                    "6-9x faster than on disk); "
                                     "a larger store is queried on disk; 0 keeps every store on disk"),
     "CMOKG_MAX_ROWS": (100_000, "largest result (rows of a SELECT, triples of a CONSTRUCT/DESCRIBE); a larger "
                                 "one is refused with 400 and a message; 0 for no limit"),
