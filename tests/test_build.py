@@ -59,11 +59,15 @@ def test_refused_workbook_writes_nothing_and_keeps_the_previous_store(tmp_path: 
     data = tmp_path / "data" / "workbooks"
     shutil.copytree(FIXTURES / "good", data / "01-good")
     store_path = tmp_path / "var" / "store"  # its parent does not exist yet
-    assert all(r.imported for r in build(store_path, tmp_path / "data"))
+    timings: dict[str, float] = {}
+    assert all(r.imported for r in build(store_path, tmp_path / "data", timings=timings))
+    assert sorted(timings) == ["stage_s", "write_s"] and min(timings.values()) > 0
     before = quads(store_path)
     assert before
     shutil.copytree(FIXTURES / "bad" / "unknown-source-id", data / "02-bad")
-    results = build(store_path, tmp_path / "data")
+    timings = {}
+    results = build(store_path, tmp_path / "data", timings=timings)
     assert [r.imported for r in results] == [True, False]
+    assert timings == {}  # nothing was written
     assert quads(store_path) == before
     assert sorted(p.name for p in store_path.parent.iterdir()) == ["store"]
