@@ -17,7 +17,7 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO
+from typing import IO, Any
 
 import pyoxigraph as ox
 from rdflib import Graph, URIRef
@@ -217,19 +217,32 @@ class Backend(ABC):
         (directory / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
         return manifest
 
-    def restore(self, directory: Path) -> int:
-        """Replace the store's content with a backup made by `backup`; returns the number of quads restored.
-        The checksum is verified before anything is cleared."""
-        directory = Path(directory)
+    @staticmethod
+    def verified_backup(directory: Path) -> tuple[Path, dict[str, Any]]:
+        """The data file and the manifest of a backup made by `backup`, its checksum verified."""
         manifest_path, data = directory / BACKUP_MANIFEST, directory / BACKUP_DATA
         if not manifest_path.is_file() or not data.is_file():
             raise StoreError(f"{directory}: not a cmokg backup (needs {BACKUP_MANIFEST} and {BACKUP_DATA})")
-        manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
-        raw = data.read_bytes()
-        if hashlib.sha256(raw).hexdigest() != manifest.get("sha256"):
+        try:
+            manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
+        except (ValueError, UnicodeDecodeError) as exc:
+            raise StoreError(f"{manifest_path}: not JSON ({exc}); nothing was restored") from None
+        if not isinstance(manifest, dict):
+            raise StoreError(f"{manifest_path}: not a manifest object; nothing was restored")
+        digest = hashlib.sha256()
+        with data.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+        if digest.hexdigest() != manifest.get("sha256"):
             raise StoreError(f"{data}: checksum does not match the manifest; nothing was restored")
+        return data, manifest
+
+    def restore(self, directory: Path) -> int:
+        """Replace the store's content with a backup made by `backup`; returns the number of quads restored.
+        The checksum is verified before anything is cleared."""
+        data, manifest = self.verified_backup(Path(directory))
         self.clear()
-        self.add_quads(raw, ox.RdfFormat.N_QUADS)
+        self.add_quads(data.read_bytes(), ox.RdfFormat.N_QUADS)
         self.flush()
         count = self.quad_count()
         if count != manifest.get("quads"):

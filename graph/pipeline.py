@@ -12,7 +12,7 @@ import pyoxigraph as ox
 
 from .backend import Backend
 from .report import Report
-from .store import EvidenceStore, StoreError
+from .store import EvidenceStore, StoreError, swap_in
 from .validate import Engine, Validated, validate_read, validate_workbook
 from .vocab import ONTOLOGY_FILE, ROOT, vocab_paths
 from .workbook import Workbook
@@ -130,8 +130,7 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
         raise
     finally:
         dumped.unlink(missing_ok=True)
-    shutil.rmtree(store_path, ignore_errors=True)
-    building.rename(store_path)
+    swap_in(building, store_path)
     if timings is not None:
         timings.update(stage_s=staged_at - started, write_s=time.perf_counter() - staged_at)
     return results

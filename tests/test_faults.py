@@ -6,6 +6,7 @@ store opens cleanly after a SIGKILL, and readers see the graph before or after a
 
 from __future__ import annotations
 
+import json
 import os
 import random
 import shutil
@@ -25,10 +26,11 @@ import pyoxigraph as ox
 import pytest
 from servers import OxigraphServer, free_port, require, tree_rss
 
-from graph.backend import Backend
+from graph import store as store_module
+from graph.backend import Backend, StoreError
 from graph.namespaces import BATCH_PREFIX
 from graph.remote import RemoteStore
-from graph.store import EvidenceStore
+from graph.store import EvidenceStore, swap_in
 
 ROOT = Path(__file__).resolve().parent.parent
 BATCH = BATCH_PREFIX + "fault-test"
@@ -193,6 +195,115 @@ def test_backup_restore_cli_round_trip(seed_store_path: Path, seed_evidence_stor
     for ds in (restored, original):  # blank nodes are relabelled on the way: compare canonical forms
         ds.canonicalize(ox.CanonicalizationAlgorithm.RDFC_1_0)
     assert set(restored) == set(original)
+
+
+RESTORE_CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from graph.store import EvidenceStore
+    store = EvidenceStore(Path(sys.argv[1]))
+    print("ready", flush=True)
+    store.restore(Path(sys.argv[2]))
+    print("done", flush=True)
+""")
+
+
+def _quads(path: Path) -> set[ox.Quad]:
+    store = EvidenceStore(path)  # not read-only: it must recover the log after a kill
+    try:
+        return set(store.ox)
+    finally:
+        del store
+
+
+def test_sigkill_during_restore_leaves_the_old_store_or_the_new(tmp_path: Path) -> None:
+    """12 trials: `restore` into an on-disk store is killed with SIGKILL at a random point; the store then
+    opens and holds exactly the quads it held before or exactly the backup's, never a mix or nothing."""
+    rng = random.Random(11)
+    source = EvidenceStore(tmp_path / "source")
+    source.replace_graph(BATCH, batch_nt(BIG * 5, "new"))
+    source.backup(tmp_path / "bk")
+    new = set(source.ox)
+    del source
+    base = tmp_path / "base"
+    old_store = EvidenceStore(base)
+    old_store.replace_graph(BATCH, batch_nt(BIG // 2, "old"))
+    old = set(old_store.ox)
+    del old_store
+    timing = tmp_path / "timing"
+    shutil.copytree(base, timing)
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", RESTORE_CHILD, str(timing), str(tmp_path / "bk")], check=True, cwd=ROOT,
+                   timeout=120, capture_output=True)
+    full = time.monotonic() - start
+    assert _quads(timing) == new
+    outcomes = {"old": 0, "new": 0}
+    for trial in range(12):
+        store_dir = tmp_path / f"r{trial}" / "store"
+        shutil.copytree(base, store_dir)
+        child = subprocess.Popen([sys.executable, "-c", RESTORE_CHILD, str(store_dir), str(tmp_path / "bk")],
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0, full * 0.8))
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+        found = _quads(store_dir)
+        assert found in (old, new), f"trial {trial}: {len(found)} quads, neither the old store nor the backup"
+        outcomes["new" if found == new else "old"] += 1
+        shutil.rmtree(store_dir.parent)
+    assert sum(outcomes.values()) == 12
+
+
+def test_restore_refuses_a_backup_its_manifest_does_not_count(tmp_path: Path) -> None:
+    """A backup whose quads do not number what its manifest says is refused: the store keeps its quads and no
+    private folder is left beside it."""
+    source = EvidenceStore(tmp_path / "source")
+    source.replace_graph(BATCH, batch_nt(10, "new"))
+    source.backup(tmp_path / "bk")
+    manifest_path = tmp_path / "bk" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    manifest["quads"] += 1
+    manifest_path.write_text(json.dumps(manifest))
+    target = EvidenceStore(tmp_path / "var" / "store")
+    target.replace_graph(BATCH, batch_nt(3, "old"))
+    before = set(target.ox)
+    with pytest.raises(StoreError, match="manifest says 11"):
+        target.restore(tmp_path / "bk")
+    assert set(target.ox) == before
+    assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["store"]
+
+
+def test_restore_into_memory(tmp_path: Path) -> None:
+    """An in-memory store restores as every backend does (clear, then one transaction)."""
+    source = EvidenceStore(tmp_path / "source")
+    source.replace_graph(BATCH, batch_nt(10, "new"))
+    source.backup(tmp_path / "bk")
+    memory = EvidenceStore(None)
+    memory.replace_graph(BATCH, batch_nt(3, "old"))
+    assert memory.restore(tmp_path / "bk") == 10
+    assert set(memory.ox) == set(source.ox)
+
+
+@pytest.mark.parametrize("exchange", [True, False], ids=["exchanged", "moved-aside"])
+def test_swap_in_replaces_the_store_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, exchange: bool) -> None:
+    """`swap_in` leaves the new folder at the store's path and nothing else, whether the system exchanges the
+    two folders in one step or the old one is moved aside first."""
+    if not exchange:
+        monkeypatch.setattr(store_module, "_exchange", lambda a, b: False)
+    old, new = tmp_path / "store", tmp_path / "store.new"
+    for folder, tag in ((old, "old"), (new, "new")):
+        s = EvidenceStore(folder)
+        s.replace_graph(BATCH, batch_nt(5, tag))
+        del s
+    expected = _quads(new)
+    swap_in(new, old)
+    assert _quads(old) == expected
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
+    swap_in_fresh = tmp_path / "fresh"
+    EvidenceStore(swap_in_fresh).replace_graph(BATCH, batch_nt(2, "fresh"))
+    swap_in(swap_in_fresh, tmp_path / "absent")  # nothing at the store's path yet: a plain rename
+    assert len(_quads(tmp_path / "absent")) == 2
 
 
 # -- a bounded load test against the WSGI server ---------------------------------------------------------------
