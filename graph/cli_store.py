@@ -147,7 +147,8 @@ def register(command: Command) -> None:
     _endpoint_options(p, required=False)
     p.set_defaults(func=cmd_backup)
 
-    p = command("restore", "replace the store's content with a backup made by `cmokg backup` (checksum verified)")
+    p = command("restore", "replace the store's content with a backup made by `cmokg backup` (checksum and count "
+                "verified; the embedded store is bulk-loaded beside and swapped in, so a failure keeps the old one)")
     p.add_argument("directory", metavar="DIR")
     _endpoint_options(p, required=False)
     p.set_defaults(func=cmd_restore)
