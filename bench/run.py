@@ -12,7 +12,7 @@ build`, and measures side by side, on the same data and the same queries:
 - p50/p95 latency of every catalog query over HTTP (its parameters bound as VALUES to resources of the
   synthetic data, the same text for every server), cold and warm, and throughput with 8 concurrent clients,
   cold and warm;
-- peak RSS of each server process tree.
+- peak RSS of each server process tree (sampled during the run, and the peaks at its end).
 
 Cold and warm: cmokg keeps a result cache (webapp.executor.ResultCache); the peers keep none. A *cold* run
 sends the query with a comment that makes its text new (`# bench run N`), so no cache can answer it: the
@@ -463,16 +463,40 @@ def measure(url: str, params: dict[str, str], queries: dict[str, str], pid: int,
     """Latency of every query, then throughput over the `mix`: the same queries for every server, those the
     first server measured answered within the cap (one query past the cap would measure only the cap)."""
     print(f"   measuring {url}", flush=True)
-    out: dict[str, Any] = {"latency": latency(url, params, queries, timeout, warm)}
-    if mix is None:
-        mix = [name for name, v in out["latency"].items() if v["cold"]["p50"] is not None]
-    out["mix"] = mix
-    mixed = {name: queries[name] for name in mix}
-    out["throughput_cold"] = throughput(url, params, mixed, timeout, warm=False)
-    if warm:
-        out["throughput_warm"] = throughput(url, params, mixed, timeout, warm=True)
-    out["peak_rss_mib"] = tree_rss(pid, "VmHWM") / 1024
+    sampler = RssSampler(pid)
+    try:
+        out: dict[str, Any] = {"latency": latency(url, params, queries, timeout, warm)}
+        if mix is None:
+            mix = [name for name, v in out["latency"].items() if v["cold"]["p50"] is not None]
+        out["mix"] = mix
+        mixed = {name: queries[name] for name in mix}
+        out["throughput_cold"] = throughput(url, params, mixed, timeout, warm=False)
+        if warm:
+            out["throughput_warm"] = throughput(url, params, mixed, timeout, warm=True)
+    finally:
+        sampler.stop()
+    # the larger of: the live sum sampled during the run (worker processes replaced after a timeout take
+    # their peaks with them) and the peaks of the processes alive at the end
+    out["peak_rss_mib"] = max(sampler.peak, tree_rss(pid, "VmHWM")) / 1024
     return out
+
+
+class RssSampler:
+    """The largest VmRSS summed over a process tree, sampled twice a second in a thread."""
+
+    def __init__(self, pid: int) -> None:
+        self.pid, self.peak = pid, 0
+        self._done = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._done.wait(0.5):
+            self.peak = max(self.peak, tree_rss(self.pid))
+
+    def stop(self) -> None:
+        self._done.set()
+        self._thread.join()
 
 
 def stop(proc: subprocess.Popen[bytes]) -> None:
