@@ -274,6 +274,21 @@ def test_restore_refuses_a_backup_its_manifest_does_not_count(tmp_path: Path) ->
     assert sorted(p.name for p in (tmp_path / "var").iterdir()) == ["store"]
 
 
+@pytest.mark.parametrize("manifest", ["{not json", "[1, 2]"], ids=["not-json", "not-an-object"])
+def test_restore_refuses_an_unreadable_manifest(tmp_path: Path, manifest: str) -> None:
+    """A manifest that is not a JSON object is a StoreError naming the file, and the store keeps its quads."""
+    source = EvidenceStore(tmp_path / "source")
+    source.replace_graph(BATCH, batch_nt(4, "new"))
+    source.backup(tmp_path / "bk")
+    (tmp_path / "bk" / "manifest.json").write_text(manifest)
+    target = EvidenceStore(tmp_path / "store")
+    target.replace_graph(BATCH, batch_nt(3, "old"))
+    before = set(target.ox)
+    with pytest.raises(StoreError, match=r"manifest\.json"):
+        target.restore(tmp_path / "bk")
+    assert set(target.ox) == before
+
+
 def test_restore_into_memory(tmp_path: Path) -> None:
     """An in-memory store restores as every backend does (clear, then one transaction)."""
     source = EvidenceStore(tmp_path / "source")
