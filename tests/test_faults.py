@@ -315,9 +315,9 @@ def test_swap_in_replaces_the_store_folder(tmp_path: Path, monkeypatch: pytest.M
     swap_in(new, old)
     assert _quads(old) == expected
     assert sorted(p.name for p in tmp_path.iterdir()) == ["store"]
-    swap_in_fresh = tmp_path / "fresh"
-    EvidenceStore(swap_in_fresh).replace_graph(BATCH, batch_nt(2, "fresh"))
-    swap_in(swap_in_fresh, tmp_path / "absent")  # nothing at the store's path yet: a plain rename
+    fresh = tmp_path / "fresh"
+    EvidenceStore(fresh).replace_graph(BATCH, batch_nt(2, "fresh"))
+    swap_in(fresh, tmp_path / "absent")  # nothing at the store's path yet: a plain rename
     assert len(_quads(tmp_path / "absent")) == 2
 
 
