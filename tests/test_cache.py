@@ -34,8 +34,8 @@ def _put(cache: ResultCache, key: tuple[object, ...], outcome: Outcome) -> None:
     cache.put(key, outcome)
 
 
-def test_cache_hit_returns_the_stored_answer() -> None:
-    cache = ResultCache(1000)
+def test_cache_hit_returns_the_stored_answer(tmp_path: Path) -> None:
+    cache = ResultCache(1000, tmp_path)
     key = cache_key(0, Job(COUNT, accept=JSON))
     assert cache.get(key) is None
     _put(cache, key, _outcome(10))
@@ -44,8 +44,8 @@ def test_cache_hit_returns_the_stored_answer() -> None:
     assert (cache.hits, cache.misses) == (1, 1)
 
 
-def test_a_one_off_query_is_not_admitted() -> None:
-    cache = ResultCache(1000)
+def test_a_one_off_query_is_not_admitted(tmp_path: Path) -> None:
+    cache = ResultCache(1000, tmp_path)
     once, twice = cache_key(0, Job("ASK { ?s ?p 1 }")), cache_key(0, Job("ASK { ?s ?p 2 }"))
     cache.put(once, _outcome(10))
     _put(cache, twice, _outcome(10))
@@ -62,24 +62,25 @@ def test_key_separates_format_dataset_and_row_limit() -> None:
     assert len(keys) == len(variants) + 2
 
 
-def test_budget_evicts_least_recently_used() -> None:
-    cache = ResultCache(100)
+def test_budget_evicts_least_recently_used(tmp_path: Path) -> None:
+    cache = ResultCache(100, tmp_path)
     a, b, c = (cache_key(0, Job(f"ASK {{ ?s ?p {i} }}")) for i in range(3))
     _put(cache, a, _outcome(40))
     _put(cache, b, _outcome(40))
     assert cache.get(a) is not None  # a is now the most recent
     _put(cache, c, _outcome(40))
     assert cache.size <= 100 and len(cache) == 2
+    assert len(list(tmp_path.iterdir())) == 2  # the evicted answer's file is gone too
     assert cache.get(b) is None and cache.get(a) is not None and cache.get(c) is not None
 
 
-def test_too_large_errors_and_stale_generations_are_not_kept() -> None:
-    cache = ResultCache(100)
+def test_too_large_errors_and_stale_generations_are_not_kept(tmp_path: Path) -> None:
+    cache = ResultCache(100, tmp_path)
     _put(cache, cache_key(0, Job("ASK {}")), _outcome(101))
     _put(cache, cache_key(0, Job("ASK { ?s ?p ?o }")), _outcome(5, status=503))
     cache.clear(1)
     _put(cache, cache_key(0, Job("SELECT * {}")), _outcome(5))  # started before the write, finished after
-    assert len(cache) == 0 and cache.size == 0
+    assert len(cache) == 0 and cache.size == 0 and list(tmp_path.iterdir()) == []
 
 
 @pytest.mark.parametrize("text", ["SELECT (NOW() AS ?t) {}", "SELECT (rand() AS ?r) {}",

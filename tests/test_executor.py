@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import time
 import xml.etree.ElementTree as ET
 from collections.abc import Iterator
 from pathlib import Path
@@ -91,6 +92,24 @@ def test_cached_answer_follows_an_update(server: str) -> None:
     assert n() == 1
 
 
+def test_a_large_answer_is_sent_whole_by_gunicorn_from_its_file(server: str) -> None:
+    """Over SPOOL_BYTES, an answer goes out through gunicorn's file wrapper: every row, the right length, and
+    the same on the cached repeat."""
+    graph = "http://example.org/executor-large"
+    triples = " ".join(f"<http://example.org/s{i:04}> <http://example.org/p> \"value {i}\" ." for i in range(3000))
+    r = requests.post(server + "/sparql", data={"update": f"INSERT DATA {{ GRAPH <{graph}> {{ {triples} }} }}"},
+                      headers={"Authorization": f"Bearer {TOKEN}"}, timeout=60)
+    assert r.status_code == 204
+    listing = f"SELECT ?s ?o WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }} ORDER BY ?s"
+    answers = []
+    for _ in range(3):
+        r = requests.get(server + "/sparql", params={"query": listing}, headers={"Accept": JSON}, timeout=60)
+        assert r.status_code == 200 and int(r.headers["Content-Length"]) == len(r.content)
+        answers.append(_rows(JSON, r.content))
+    assert len(answers[0]) == 3000 and answers[0][0] == ("http://example.org/s0000", "value 0")
+    assert answers[0] == answers[1] == answers[2]
+
+
 # -- the in-memory copy of a snapshot (CMOKG_MEMORY_QUADS) ----------------------------------------------
 
 
@@ -155,3 +174,100 @@ def test_pool_workers_answer_from_memory_copies(seed_store_path: Path, tmp_path:
     finally:
         for pool in pools:
             pool.close()
+
+
+# -- large answers travel by file; workers that grew are replaced ----------------------------------------
+
+LISTING = "SELECT ?s ?o WHERE { ?s <urn:p> ?o } ORDER BY ?s"
+
+
+@pytest.fixture()
+def listing_store(tmp_path: Path) -> ox.Store:
+    """3000 triples: a JSON listing of ~250 KB, over SPOOL_BYTES."""
+    store = ox.Store(str(tmp_path / "store"))
+    store.bulk_extend(ox.Quad(ox.NamedNode(f"urn:s{i:04}"), ox.NamedNode("urn:p"), ox.Literal(f"value {i}"),
+                              ox.DefaultGraph()) for i in range(3000))
+    store.flush()
+    return store
+
+
+def _files(directory: Path) -> list[Path]:
+    return sorted(p for p in directory.iterdir() if p.is_file())
+
+
+def test_a_large_answer_is_spooled_sent_from_its_file_and_cached_as_one(listing_store: ox.Store,
+                                                                         tmp_path: Path) -> None:
+    from webapp.executor import SPOOL_BYTES, QueryPool
+
+    expected = _rows(JSON, run_job(listing_store, Job(LISTING, accept=JSON)).body)
+    assert len(expected) == 3000
+    pool = QueryPool(listing_store, tmp_path / "store", 1, cache_bytes=10**7)
+    try:
+        for asking in range(3):
+            outcome = pool.run(Job(LISTING, accept=JSON), 60)
+            assert outcome.status == 200 and outcome.body == b"" and outcome.stream is not None, asking
+            assert outcome.size() > SPOOL_BYTES
+            assert _rows(JSON, outcome.read()) == expected, asking
+            assert _files(pool.spool) == []  # handed over: nothing is left in the spool
+            # admitted on the second asking: then one file in the cache, the third asking is a hit
+            assert len(_files(pool.cache.directory)) == (0 if asking == 0 else 1), asking
+        assert pool.cache.hits == 1
+        listing_store.update("INSERT DATA { <urn:zzzz> <urn:p> \"last\" }")
+        pool.refresh()  # a write empties the cache, files and all
+        assert _files(pool.cache.directory) == [] and len(pool.cache) == 0
+        assert len(_rows(JSON, pool.run(Job(LISTING, accept=JSON), 60).read())) == 3001
+    finally:
+        pool.close()
+
+
+def test_a_small_answer_stays_in_memory(listing_store: ox.Store, tmp_path: Path) -> None:
+    from webapp.executor import QueryPool
+
+    pool = QueryPool(listing_store, tmp_path / "store", 1, cache_bytes=10**7)
+    try:
+        for _ in range(3):
+            outcome = pool.run(Job("SELECT (COUNT(*) AS ?n) WHERE { ?s ?p ?o }", accept=JSON), 60)
+            assert outcome.stream is None and _rows(JSON, outcome.body) == [("3000",)]
+        assert pool.cache.hits == 1 and _files(pool.spool) == []
+    finally:
+        pool.close()
+
+
+def test_a_killed_worker_leaves_no_spool_files(listing_store: ox.Store, tmp_path: Path) -> None:
+    """A query stopped at its timeout while streaming rows into its spool file: the file goes with it."""
+    from webapp.executor import QueryPool
+
+    pool = QueryPool(listing_store, tmp_path / "store", 1)
+    try:
+        endless = Job("SELECT * WHERE { ?a <urn:p> ?x . ?b <urn:p> ?y . ?c <urn:p> ?z }", accept=JSON)
+        first = pool.pids
+        assert pool.run(endless, 2).status == 503
+        deadline = time.monotonic() + 30
+        while (pool.pids == first or _files(pool.spool)) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert pool.pids != first and _files(pool.spool) == []
+        assert len(_rows(JSON, pool.run(Job(LISTING, accept=JSON), 60).read())) == 3000  # the new worker answers
+    finally:
+        pool.close()
+
+
+def test_a_worker_past_its_growth_budget_is_replaced_after_answering(listing_store: ox.Store,
+                                                                       tmp_path: Path) -> None:
+    from webapp.executor import QueryPool
+
+    strict = QueryPool(listing_store, tmp_path / "store", 1, growth_bytes=1024)  # 1 KiB: every answer
+    roomy = QueryPool(listing_store, tmp_path / "store", 1, growth_bytes=2**30)
+    try:
+        for pool, replaced in ((strict, True), (roomy, False)):
+            seen = set(pool.pids)
+            for _ in range(3):
+                outcome = pool.run(Job(LISTING, accept=JSON), 60)
+                assert outcome.retire is replaced and len(_rows(JSON, outcome.read())) == 3000
+                deadline = time.monotonic() + 30
+                while replaced and (not pool.pids or set(pool.pids) <= seen) and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                seen |= set(pool.pids)
+            assert len(seen) == (4 if replaced else 1)
+    finally:
+        strict.close()
+        roomy.close()

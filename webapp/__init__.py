@@ -41,9 +41,13 @@ CONFIG: dict[str, tuple[Any, str]] = {
                                   "past it the query is stopped and answered 503"),
     "CMOKG_QUERY_WORKERS": (None, "query worker processes; default min(4, max(2, CPUs)); 0 runs queries in the "
                                   "request thread without a timeout (tests, in-memory stores)"),
-    "CMOKG_RESULT_CACHE": (256 * 1024 * 1024, "bytes of serialized query answers kept in memory by the web "
-                                             "process (keyed by store version, query, dataset and format; "
-                                             "emptied by every write); 0 turns the cache off"),
+    "CMOKG_RESULT_CACHE": (256 * 1024 * 1024, "bytes of serialized query answers kept as files beside the "
+                                             "store, not in memory (keyed by store version, query, dataset "
+                                             "and format; emptied by every write); 0 turns the cache off"),
+    "CMOKG_WORKER_GROWTH": (256 * 1024 * 1024, "bytes a query worker may stay above its size just after "
+                                              "opening the store (read after each answer, once freed memory "
+                                              "is returned) before it is replaced by a fresh one; 0 never "
+                                              "replaces"),
     "CMOKG_MEMORY_QUADS": (600_000, "each query worker copies a store of at most this many quads into memory "
                                     "(~0.4 KB of RAM per quad per worker, twice that while copying; queries "
                                     "6-9x faster than on disk); "
@@ -141,5 +145,6 @@ def get_pool() -> Any:
     with ext["cmokg_pool_lock"]:
         if ext["cmokg_pool"] is None:
             ext["cmokg_pool"] = QueryPool(store.ox, store.path, size, int(current_app.config["CMOKG_RESULT_CACHE"]),
-                                          int(current_app.config["CMOKG_MEMORY_QUADS"]))
+                                          int(current_app.config["CMOKG_MEMORY_QUADS"]),
+                                          int(current_app.config["CMOKG_WORKER_GROWTH"]))
         return ext["cmokg_pool"]

@@ -27,7 +27,7 @@ from . import get_pool, get_store
 from .conneg import HTML, RESULT_TYPES, choose, prefers_html
 from .executor import Job, Outcome, run_job
 from .linkeddata import local_path
-from .sparql import FORMAT_PARAMS, error, public_url
+from .sparql import FORMAT_PARAMS, error, outcome_response, public_url
 
 bp = Blueprint("catalog", __name__)
 
@@ -236,9 +236,7 @@ def run_query(name: str) -> Response:
     if req.html:
         return _html_page(query, req, substitutions)
     outcome = execute(query, substitutions, req.rows, request.headers.get("Accept"), req.format_param)
-    r = Response(outcome.body, status=outcome.status, mimetype=outcome.mimetype, headers=outcome.headers)
-    r.vary.add("Accept")
-    return r
+    return outcome_response(outcome)
 
 
 def _first_visit(query: NamedQuery, req: RunRequest) -> bool:
@@ -307,10 +305,10 @@ def _html_page(query: NamedQuery, req: RunRequest, substitutions: Mapping[ox.Var
     outcome = execute(query, substitutions, probe, "application/sparql-results+json", None)
     if outcome.status != 200:
         body = render_template("queries_run.html", query=query, values=req.values,
-                               problem=outcome.body.decode("utf-8", "replace").strip(), bad_parameter=None,
+                               problem=outcome.read().decode("utf-8", "replace").strip(), bad_parameter=None,
                                result=None)
         return Response(body, status=outcome.status, mimetype="text/html")
-    solutions = ox.parse_query_results(outcome.body, ox.QueryResultsFormat.JSON)
+    solutions = ox.parse_query_results(outcome.read(), ox.QueryResultsFormat.JSON)
     assert isinstance(solutions, ox.QuerySolutions), "catalog queries are SELECT queries"
     names = [v.value for v in solutions.variables]
     table = [[cell(solution[n]) for n in names] for solution in solutions]

@@ -21,10 +21,16 @@ has to run in a process that can be. The design, measured on the seed store (5 M
   (SIGKILL) and replaced in the background, and the request gets 503. Other requests use the other workers.
 - Workers serialize results themselves (pyoxigraph's native serializers) and enforce the row limit while
   serializing, so a huge result is cut off early instead of filling memory. Without a row limit a SELECT is
-  serialized once, straight into the negotiated format (no TSV round trip).
-- A `ResultCache` in the web process keeps serialized answers, keyed by (snapshot generation, query text,
-  dataset, Accept, format parameter, row limit), within a byte budget (CMOKG_RESULT_CACHE), least recently
-  used first out, admitted on a query's second asking (one-off queries do not evict repeated ones). Every
+  serialized once, straight into the negotiated format (no TSV round trip), and straight into a spool file:
+  an answer over SPOOL_BYTES travels by file name and is sent from the open file, so neither the worker nor
+  the web process holds it whole (at 100k CMOCs one catalog answer is ~70 MB of JSON; held in memory it was
+  copied three times: serialized, pickled, unpickled).
+- After each answer a worker returns freed heap pages to the system (malloc_trim); one still more than
+  CMOKG_WORKER_GROWTH above its size after opening its snapshot quits after answering, and a fresh one is
+  started, so that fragmentation from large aggregates does not pile up.
+- A `ResultCache` keeps serialized answers as files beside the snapshots, keyed by (snapshot generation,
+  query text, dataset, Accept, format parameter, row limit), within a byte budget (CMOKG_RESULT_CACHE), least
+  recently used first out, admitted on a query's second asking (one-off queries do not evict repeated ones). Every
   write goes through the app's `WriteLock`, whose release takes a new snapshot (if the writer did not),
   which bumps the generation and empties the cache: an answer is never older than the last committed
   write. Queries whose answer does not depend on the store alone (SERVICE, NOW(), RAND(), UUID(),
@@ -54,7 +60,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 import pyoxigraph as ox
 
@@ -80,14 +86,39 @@ class Job:
 
 @dataclass
 class Outcome:
+    """An answer: status, media type and body. A body larger than SPOOL_BYTES is not held in memory: a
+    worker leaves it in the file `path`, and the pool hands it on as the open file `stream`."""
+
     status: int
     mimetype: str
     body: bytes
     headers: dict[str, str] = field(default_factory=dict)
+    path: str | None = None
+    """A worker's spool file holding the body (then `body` is empty)."""
+    retire: bool = False
+    """The worker quits after this answer: it grew past its memory budget (see `worker_main`)."""
+    stream: BinaryIO | None = field(default=None, repr=False, compare=False)
+    """The body as an open file, in the web process (a spooled or cached answer); whoever sends it closes it."""
 
     @classmethod
     def error(cls, status: int, message: str) -> Outcome:
         return cls(status, "text/plain", (message + "\n").encode())
+
+    def read(self) -> bytes:
+        """The whole body (read from `stream` and closed, or from `path`, when not in memory)."""
+        if self.stream is not None:
+            with self.stream:
+                self.body, self.stream = self.stream.read(), None
+        elif self.path is not None:
+            self.body = Path(self.path).read_bytes()
+        return self.body
+
+    def size(self) -> int:
+        if self.stream is not None:
+            return os.fstat(self.stream.fileno()).st_size
+        if self.path is not None:
+            return os.path.getsize(self.path)
+        return len(self.body)
 
 
 class _TooManyRows(Exception):
@@ -122,8 +153,51 @@ def _too_many(max_rows: int, what: str) -> Outcome:
     )
 
 
-def run_job(store: ox.Store, job: Job) -> Outcome:
-    """Execute and serialize one query on `store` (in a worker or, with workers=0, in the caller)."""
+SPOOL_BYTES = 64 * 1024
+"""A worker's answer larger than this is written to a spool file and handed over by name, never held whole
+in memory by the worker or the web process (a 100k-CMOC catalog answer is ~70 MB of JSON)."""
+
+
+class Spool:
+    """Where a worker writes its answers: `directory/PID-N.body`, so that the pool can remove what a worker
+    it killed left half-written (`Spool.remove_from`)."""
+
+    def __init__(self, directory: str) -> None:
+        self.directory, self._n = directory, 0
+
+    def emit(self, mime: str, write: Callable[[str | None], bytes | None]) -> Outcome:
+        """Serialize through `write(path)` into a new spool file; a small body comes back in memory."""
+        self._n += 1
+        path = os.path.join(self.directory, f"{os.getpid()}-{self._n}.body")
+        try:
+            write(path)
+            if os.path.getsize(path) > SPOOL_BYTES:
+                return Outcome(200, mime, b"", path=path)
+            with open(path, "rb") as f:
+                body = f.read()
+        except BaseException:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+            raise
+        os.unlink(path)
+        return Outcome(200, mime, body)
+
+    @staticmethod
+    def remove_from(directory: str, pid: int) -> None:
+        for leftover in Path(directory).glob(f"{pid}-*.body"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def _emit(spool: Spool | None, mime: str, write: Callable[[str | None], bytes | None]) -> Outcome:
+    if spool is None:
+        return Outcome(200, mime, write(None) or b"")
+    return spool.emit(mime, write)
+
+
+def run_job(store: ox.Store, job: Job, spool: Spool | None = None) -> Outcome:
+    """Execute and serialize one query on `store` (in a worker or, with workers=0, in the caller). With a
+    `spool`, the answer is serialized straight into a file (see `Spool`)."""
     kwargs: dict[str, Any] = {}
     if job.base_iri:
         kwargs["base_iri"] = job.base_iri
@@ -147,22 +221,23 @@ def run_job(store: ox.Store, job: Job) -> Outcome:
             triples = ox.parse(sink.getvalue(), ox.RdfFormat.N_TRIPLES)
             if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
                 quads = (ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
-                return Outcome(200, mime, ox.serialize(quads, format=fmt) or b"")
-            return Outcome(200, mime, ox.serialize(triples, format=fmt) or b"")
+                return _emit(spool, mime, lambda out: ox.serialize(quads, out, format=fmt))
+            return _emit(spool, mime, lambda out: ox.serialize(triples, out, format=fmt))
         chosen_r = choose(job.accept, RESULT_TYPES, job.format_param)
         if chosen_r is None:
             return Outcome.error(406, "no acceptable format for SELECT/ASK results; accept one of "
                                  + ", ".join(RESULT_TYPES))
         mime, rfmt = chosen_r
         if isinstance(result, ox.QueryBoolean) or not job.max_rows:
-            return Outcome(200, mime, result.serialize(format=rfmt) or b"")
+            answer = result
+            return _emit(spool, mime, lambda out: answer.serialize(out, format=rfmt))
         sink = _LineCounter(job.max_rows + 1 if job.max_rows else 0)  # TSV: a header line, then one per row
         result.serialize(sink, format=ox.QueryResultsFormat.TSV)  # type: ignore[arg-type]
         tsv = sink.getvalue()
         if rfmt == ox.QueryResultsFormat.TSV:
             return Outcome(200, mime, tsv)
         parsed = ox.parse_query_results(tsv, ox.QueryResultsFormat.TSV)
-        return Outcome(200, mime, parsed.serialize(format=rfmt) or b"")
+        return _emit(spool, mime, lambda out: parsed.serialize(out, format=rfmt))
     except _TooManyRows:
         return _too_many(job.max_rows, "rows")
     except SyntaxError as exc:
@@ -197,20 +272,44 @@ def open_snapshot(path: str, memory_quads: int) -> ox.Store:
     return copy
 
 
-def worker_main(fd: int, snapshot: str | None = None, memory_quads: int = 0,
-                ) -> None:  # pragma: no cover - runs in the child
+def _rss_kib() -> int:
+    with contextlib.suppress(OSError):
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def _release_free_memory() -> None:
+    """Hand freed heap pages back to the system (glibc keeps them otherwise: a worker that answered one large
+    aggregate would hold its peak for good)."""
+    with contextlib.suppress(Exception):
+        import ctypes
+
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+
+
+def worker_main(fd: int, snapshot: str | None = None, memory_quads: int = 0, spool: str | None = None,
+                growth_kib: int = 0) -> None:  # pragma: no cover - runs in the child
     """The query worker's loop: receive (snapshot, job), answer an Outcome; exit when the parent is gone.
-    `snapshot` is opened (or copied into memory, see `open_snapshot`) before the first job arrives."""
+    `snapshot` is opened (or copied into memory, see `open_snapshot`) before the first job arrives. Answers
+    go through `spool` (see `Spool`). After each answer freed memory is returned to the system; a worker still
+    more than `growth_kib` above its size just after opening its snapshot marks its answer `retire` and exits,
+    and the pool starts a fresh one."""
     import signal
 
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C reaches the parent; it ends us
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     conn = Connection(fd)
+    sink = Spool(spool) if spool else None
     store: ox.Store | None = None
     opened: str | None = None
+    baseline = 0
     if snapshot:
         with contextlib.suppress(Exception):  # e.g. deleted meanwhile: opened at the first job instead
             store, opened = open_snapshot(snapshot, memory_quads), snapshot
+            _release_free_memory()
+            baseline = _rss_kib()
     while True:
         try:
             snapshot, job = conn.recv()
@@ -221,27 +320,35 @@ def worker_main(fd: int, snapshot: str | None = None, memory_quads: int = 0,
                 store = None
                 store = open_snapshot(snapshot, memory_quads)
                 opened = snapshot
+                _release_free_memory()
+                baseline = _rss_kib()
             assert store is not None
-            outcome = run_job(store, job)
+            outcome = run_job(store, job, sink)
         except Exception as exc:  # a bad snapshot or a serializer bug: answer, stay alive
             outcome = Outcome.error(500, f"query worker failed: {exc}")
+        _release_free_memory()
+        outcome.retire = bool(growth_kib) and _rss_kib() - baseline > growth_kib
         try:
             conn.send(outcome)
         except (BrokenPipeError, OSError):
             return
+        if outcome.retire:
+            return
 
 
 class _Worker:
-    """One query worker: `python -m webapp.queryworker FD`, talking over a socketpair.
+    """One query worker: `python -m webapp.queryworker FD SNAPSHOT MEMORY_QUADS SPOOL GROWTH_KIB`, talking over
+    a socketpair.
 
     A plain subprocess rather than multiprocessing's spawn, which re-imports the parent's main module (the
     `cmokg` script, gunicorn, pytest) in the child."""
 
-    def __init__(self, snapshot: str, memory_quads: int) -> None:
+    def __init__(self, snapshot: str, memory_quads: int, spool: str, growth_kib: int) -> None:
         ours, theirs = socket.socketpair()
         try:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "webapp.queryworker", str(theirs.fileno()), snapshot, str(memory_quads)],
+                [sys.executable, "-m", "webapp.queryworker", str(theirs.fileno()), snapshot, str(memory_quads),
+                 spool, str(growth_kib)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
             )
         finally:
@@ -273,7 +380,8 @@ def cache_key(generation: int, job: Job) -> tuple[object, ...]:
 
 
 class ResultCache:
-    """Serialized 200 answers within `budget` bytes (bodies), least recently used evicted first.
+    """Serialized 200 answers within `budget` bytes, as files in `directory`, least recently used evicted
+    first: the web process's memory does not grow with the cache, and a large answer is sent from its file.
 
     An answer is admitted on its key's second `put` (the first is only remembered, by hash, among the last
     SEEN_KEYS): one-off queries — most ad-hoc ones — then never evict answers that are asked for again.
@@ -282,35 +390,67 @@ class ResultCache:
 
     SEEN_KEYS = 4096
 
-    def __init__(self, budget: int) -> None:
+    def __init__(self, budget: int, directory: str | Path) -> None:
         self.budget, self.size, self.generation = budget, 0, 0
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
         self.hits = self.misses = 0
-        self._entries: OrderedDict[tuple[object, ...], Outcome] = OrderedDict()
+        self._entries: OrderedDict[tuple[object, ...], tuple[Outcome, int]] = OrderedDict()  # body in `path`
         self._seen: OrderedDict[int, None] = OrderedDict()
         self._lock = threading.Lock()
+        self._n = 0
 
     def get(self, key: tuple[object, ...]) -> Outcome | None:
+        """The stored answer: a small body read into memory, a larger one as an open file (`stream`)."""
         with self._lock:
-            outcome = self._entries.get(key)
-            if outcome is None:
+            found = self._entries.get(key)
+            if found is None:
                 self.misses += 1
                 return None
+            entry = found[0]
+            assert entry.path is not None
             self._entries.move_to_end(key)
             self.hits += 1
-            return outcome
+            f = open(entry.path, "rb")  # noqa: SIM115 - the response closes it; opened under the lock, so
+            # an eviction can unlink the name but not take the body away
+        hit = Outcome(entry.status, entry.mimetype, b"", dict(entry.headers), stream=f)
+        if os.fstat(f.fileno()).st_size <= SPOOL_BYTES:
+            hit.read()
+        return hit
 
-    def put(self, key: tuple[object, ...], outcome: Outcome) -> None:
-        cost = len(outcome.body)
+    def put(self, key: tuple[object, ...], outcome: Outcome) -> bool:
+        """Keep `outcome` if admitted. A spooled body (`path`) is moved into the cache: True then tells the
+        caller that the file is no longer its to remove."""
+        cost = outcome.size()
         if outcome.status != 200 or cost > self.budget:
-            return
+            return False
         with self._lock:
             if key[0] != self.generation or key in self._entries or not self._admit(hash(key)):
-                return
-            self._entries[key] = outcome
+                return False
+            self._n += 1
+            path = str(self.directory / f"{self._n}.body")
+            try:
+                if outcome.path is not None:
+                    os.replace(outcome.path, path)
+                else:
+                    Path(path).write_bytes(outcome.body)
+            except OSError:  # e.g. the disk is full: answer anyway, uncached
+                with contextlib.suppress(OSError):
+                    os.unlink(path)
+                return False
+            entry = Outcome(outcome.status, outcome.mimetype, b"", dict(outcome.headers), path=path)
+            self._entries[key] = (entry, cost)
             self.size += cost
             while self.size > self.budget:
                 _, old = self._entries.popitem(last=False)
-                self.size -= len(old.body)
+                self._drop(*old)
+            return outcome.path is not None
+
+    def _drop(self, entry: Outcome, cost: int) -> None:
+        """Forget an entry (the caller holds the lock); a reader that opened its file keeps reading it."""
+        self.size -= cost
+        with contextlib.suppress(OSError):
+            os.unlink(entry.path or "")
 
     def _admit(self, digest: int) -> bool:
         """True on the second sighting of a key (the caller holds the lock)."""
@@ -326,6 +466,8 @@ class ResultCache:
         with self._lock:
             self.generation = generation
             self._seen.clear()
+            for entry, cost in self._entries.values():
+                self._drop(entry, cost)
             self._entries.clear()
             self.size = 0
 
@@ -360,9 +502,9 @@ class QueryPool:
     """`size` worker processes answering queries on snapshots of `store` (see the module docstring)."""
 
     def __init__(self, store: ox.Store, store_path: Path | None, size: int, cache_bytes: int = 0,
-                 memory_quads: int = 0) -> None:
+                 memory_quads: int = 0, growth_bytes: int = 0) -> None:
         self.store, self.size, self.memory_quads = store, size, memory_quads
-        self.cache = ResultCache(cache_bytes)
+        self.growth_kib = growth_bytes // 1024
         self._idle: queue.Queue[_Worker] = queue.Queue()
         self._workers: set[_Worker] = set()
         self._lock = threading.Lock()
@@ -372,6 +514,9 @@ class QueryPool:
             self._root = Path(tempfile.mkdtemp(prefix=".cmokg-snapshots-", dir=parent))
         except OSError:
             self._root = Path(tempfile.mkdtemp(prefix="cmokg-snapshots-"))
+        self.cache = ResultCache(cache_bytes, self._root / "cache")
+        self.spool = self._root / "spool"
+        self.spool.mkdir()
         self._generation = 0
         self.snapshot = ""
         self.refresh()
@@ -398,7 +543,7 @@ class QueryPool:
     def _collect(self) -> None:
         with self._lock:
             keep = {self.snapshot} | {w.snapshot for w in self._workers if w.snapshot}
-            for d in self._root.iterdir():
+            for d in self._root.glob("g*"):
                 if str(d) not in keep:
                     shutil.rmtree(d, ignore_errors=True)
 
@@ -407,31 +552,45 @@ class QueryPool:
         if self._closed:
             return
         with self._lock:
-            w = _Worker(self.snapshot, self.memory_quads)
+            w = _Worker(self.snapshot, self.memory_quads, str(self.spool), self.growth_kib)
             self._workers.add(w)
         self._idle.put(w)
 
-    def _replace(self, w: _Worker) -> None:
+    def _replace(self, w: _Worker, leftovers: bool = True) -> None:
+        """Kill `w` (and remove its half-written spool files, if it may have `leftovers`); start another."""
         with self._lock:
             self._workers.discard(w)
 
         def replace() -> None:
             w.kill()
+            if leftovers:
+                Spool.remove_from(str(self.spool), w.proc.pid)
             self._spawn()
             self._collect()
 
         threading.Thread(target=replace, daemon=True).start()
 
     def run(self, job: Job, timeout: float) -> Outcome:
-        """Answer `job` from the cache or from an idle worker within `timeout` seconds."""
-        if not self.cache.budget or not cacheable(job):
-            return self._run(job, timeout)
+        """Answer `job` from the cache or from an idle worker within `timeout` seconds. A large body comes as
+        an open file (`Outcome.stream`), which the caller sends and closes."""
+        use_cache = bool(self.cache.budget) and cacheable(job)
         key = cache_key(self._generation, job)
-        cached = self.cache.get(key)
-        if cached is not None:
-            return cached
+        if use_cache:
+            cached = self.cache.get(key)
+            if cached is not None:
+                return cached
         outcome = self._run(job, timeout)
-        self.cache.put(key, outcome)
+        if outcome.path is None:
+            if use_cache:
+                self.cache.put(key, outcome)
+            return outcome
+        try:
+            outcome.stream = open(outcome.path, "rb")  # noqa: SIM115 - closed by whoever sends it
+            if not (use_cache and self.cache.put(key, outcome)):
+                os.unlink(outcome.path)  # the open file stays readable
+        except OSError as exc:
+            return Outcome.error(500, f"the query's answer could not be read back: {exc}")
+        outcome.path = None
         return outcome
 
     def _run(self, job: Job, timeout: float) -> Outcome:
@@ -446,7 +605,10 @@ class QueryPool:
             w.conn.send((w.snapshot, job))
             if w.conn.poll(max(0.0, deadline - time.monotonic())):
                 outcome: Outcome = w.conn.recv()
-                self._idle.put(w)
+                if outcome.retire:
+                    self._replace(w, leftovers=False)  # its last answer is ours to read
+                else:
+                    self._idle.put(w)
                 return outcome
         except (EOFError, OSError):
             self._replace(w)

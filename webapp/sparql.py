@@ -19,6 +19,7 @@ import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template, request
 from werkzeug.datastructures import MultiDict
 from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
+from werkzeug.wsgi import wrap_file
 
 from graph import catalog
 from graph.namespaces import PREFIXES, sparql_prologue
@@ -42,8 +43,16 @@ def error(status: int, message: str, headers: dict[str, str] | None = None) -> R
     return Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain", headers=headers)
 
 
-def _outcome(o: Outcome) -> Response:
-    r = Response(o.body, status=o.status, mimetype=o.mimetype, headers=o.headers)
+def outcome_response(o: Outcome) -> Response:
+    """The answer as a response; a body in a file is sent from it (the WSGI server's file wrapper, sendfile
+    under gunicorn) and the file is closed when the response is."""
+    if o.stream is None:
+        r = Response(o.body, status=o.status, mimetype=o.mimetype, headers=o.headers)
+    else:
+        size = o.size()
+        r = Response(wrap_file(request.environ, o.stream), status=o.status, mimetype=o.mimetype, headers=o.headers,
+                     direct_passthrough=True)
+        r.content_length = size
     r.vary.add("Accept")
     return r
 
@@ -196,8 +205,8 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
     )
     pool = get_pool()
     if pool is None:
-        return _outcome(run_job(get_store().ox, job))
-    return _outcome(pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"])))
+        return outcome_response(run_job(get_store().ox, job))
+    return outcome_response(pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"])))
 
 
 def _update(text: str, params: MultiDict[str, str]) -> Response:
