@@ -25,7 +25,7 @@ query slower than 1 s is repeated only 3 times (slower than 5 s, once), and rdfl
 reason printed, when its estimated memory (measured ~2.8 KiB per triple at 10k CMOCs, plus a margin)
 exceeds what is free.
 Stages can be skipped (`--skip`) and a built store reused (`--reuse`); the run of bench/README.md, all three
-sizes with builds (rdflib skipped at 100k for its memory), took 47 min on 2 cores:
+sizes with builds (rdflib skipped at 100k for its memory), took 52 min on 2 cores:
 
     .venv/bin/pip install -e '.[bench]'
     .venv/bin/python -u bench/run.py --sizes 1000 10000 100000 --out var/bench --validate-sample 50 --query-timeout 30
