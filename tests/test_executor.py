@@ -251,6 +251,19 @@ def test_a_killed_worker_leaves_no_spool_files(listing_store: ox.Store, tmp_path
         pool.close()
 
 
+def test_removing_a_workers_spool_files_spares_the_others(tmp_path: Path) -> None:
+    """Spool files are named per worker, not per pid (which the system reuses)."""
+    from webapp.executor import Spool
+
+    ours, theirs = Spool(str(tmp_path / "a1b2")), Spool(str(tmp_path / "a1b2c3"))
+    for spool in (ours, theirs):
+        for _ in range(2):
+            spool.emit("text/plain", lambda out: Path(out or "").write_bytes(b"x" * 70_000) and None)
+    assert len(_files(tmp_path)) == 4
+    Spool.remove(ours.prefix)
+    assert [p.name for p in _files(tmp_path)] == ["a1b2c3-1.body", "a1b2c3-2.body"]
+
+
 def test_a_worker_past_its_growth_budget_is_replaced_after_answering(listing_store: ox.Store,
                                                                        tmp_path: Path) -> None:
     from webapp.executor import QueryPool

@@ -55,6 +55,7 @@ import sys
 import tempfile
 import threading
 import time
+import uuid
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -159,16 +160,17 @@ in memory by the worker or the web process (a 100k-CMOC catalog answer is ~70 MB
 
 
 class Spool:
-    """Where a worker writes its answers: `directory/PID-N.body`, so that the pool can remove what a worker
-    it killed left half-written (`Spool.remove_from`)."""
+    """Where a worker writes its answers: `PREFIX-N.body`, PREFIX being the spool folder and a name unique to
+    the worker (not its pid, which the system reuses), so that the pool can remove what a worker it killed
+    left half-written (`Spool.remove`)."""
 
-    def __init__(self, directory: str) -> None:
-        self.directory, self._n = directory, 0
+    def __init__(self, prefix: str) -> None:
+        self.prefix, self._n = prefix, 0
 
     def emit(self, mime: str, write: Callable[[str | None], bytes | None]) -> Outcome:
         """Serialize through `write(path)` into a new spool file; a small body comes back in memory."""
         self._n += 1
-        path = os.path.join(self.directory, f"{os.getpid()}-{self._n}.body")
+        path = f"{self.prefix}-{self._n}.body"
         try:
             write(path)
             if os.path.getsize(path) > SPOOL_BYTES:
@@ -183,8 +185,9 @@ class Spool:
         return Outcome(200, mime, body)
 
     @staticmethod
-    def remove_from(directory: str, pid: int) -> None:
-        for leftover in Path(directory).glob(f"{pid}-*.body"):
+    def remove(prefix: str) -> None:
+        folder = Path(prefix)
+        for leftover in folder.parent.glob(f"{folder.name}-*.body"):
             with contextlib.suppress(OSError):
                 leftover.unlink()
 
@@ -337,18 +340,19 @@ def worker_main(fd: int, snapshot: str | None = None, memory_quads: int = 0, spo
 
 
 class _Worker:
-    """One query worker: `python -m webapp.queryworker FD SNAPSHOT MEMORY_QUADS SPOOL GROWTH_KIB`, talking over
-    a socketpair.
+    """One query worker: `python -m webapp.queryworker FD SNAPSHOT MEMORY_QUADS SPOOL_PREFIX GROWTH_KIB`,
+    talking over a socketpair.
 
     A plain subprocess rather than multiprocessing's spawn, which re-imports the parent's main module (the
     `cmokg` script, gunicorn, pytest) in the child."""
 
     def __init__(self, snapshot: str, memory_quads: int, spool: str, growth_kib: int) -> None:
+        self.spool = os.path.join(spool, uuid.uuid4().hex)  # this worker's spool prefix (see Spool)
         ours, theirs = socket.socketpair()
         try:
             self.proc = subprocess.Popen(
                 [sys.executable, "-m", "webapp.queryworker", str(theirs.fileno()), snapshot, str(memory_quads),
-                 spool, str(growth_kib)],
+                 self.spool, str(growth_kib)],
                 pass_fds=(theirs.fileno(),), stdin=subprocess.DEVNULL, close_fds=True,
             )
         finally:
@@ -564,7 +568,7 @@ class QueryPool:
         def replace() -> None:
             w.kill()
             if leftovers:
-                Spool.remove_from(str(self.spool), w.proc.pid)
+                Spool.remove(w.spool)
             self._spawn()
             self._collect()
 

@@ -1,5 +1,5 @@
-"""Entry point of a query worker process: `python -m webapp.queryworker FD [SNAPSHOT MEMORY_QUADS SPOOL
-GROWTH_KIB]` (see webapp.executor)."""
+"""Entry point of a query worker process: `python -m webapp.queryworker FD [SNAPSHOT MEMORY_QUADS
+SPOOL_PREFIX GROWTH_KIB]` (see webapp.executor)."""
 
 from __future__ import annotations
 
