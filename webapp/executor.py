@@ -106,19 +106,16 @@ class Outcome:
         return cls(status, "text/plain", (message + "\n").encode())
 
     def read(self) -> bytes:
-        """The whole body (read from `stream` and closed, or from `path`, when not in memory)."""
+        """The whole body (read from `stream`, which is then closed, when not in memory)."""
         if self.stream is not None:
             with self.stream:
                 self.body, self.stream = self.stream.read(), None
-        elif self.path is not None:
-            self.body = Path(self.path).read_bytes()
         return self.body
 
     def size(self) -> int:
+        """Bytes of the body, in memory or in `stream`."""
         if self.stream is not None:
             return os.fstat(self.stream.fileno()).st_size
-        if self.path is not None:
-            return os.path.getsize(self.path)
         return len(self.body)
 
 
@@ -423,8 +420,9 @@ class ResultCache:
         return hit
 
     def put(self, key: tuple[object, ...], outcome: Outcome) -> bool:
-        """Keep `outcome` if admitted. A spooled body (`path`) is moved into the cache: True then tells the
-        caller that the file is no longer its to remove."""
+        """Keep `outcome` if admitted. A spooled body (`path`, opened as `stream` by the caller) is moved into
+        the cache: True then tells the caller that the file is no longer its to remove."""
+        assert outcome.path is None or outcome.stream is not None, "a spooled body is put with its open stream"
         cost = outcome.size()
         if outcome.status != 200 or cost > self.budget:
             return False
