@@ -22,15 +22,17 @@ same evaluation); cmokg both, and the two are reported separately.
 Slow peers are capped: a request that takes longer than `--query-timeout` is abandoned and reported as
 "> N s" (as is a 503 at the cap: cmokg is started with the same timeout and stops the query itself), a
 query slower than 1 s is repeated only 3 times (slower than 5 s, once), and rdflib is skipped, with the
-reason printed, when its estimated memory (measured ~2.8 KiB per triple at 10k CMOCs, plus a margin)
+reason printed, when its estimated memory (measured ~2.1 KiB per triple at 100k CMOCs, plus a margin)
 exceeds what is free. rdflib-endpoint cannot stop a query, and at 10k CMOCs it already answers nothing within
 30 s under 8 clients, so its throughput is then only a bound (8 requests / the window); `--rdflib-cap` gives
 its throughput requests a longer cap, for a tighter bound or a measurement.
-Stages can be skipped (`--skip`) and a built store reused (`--reuse`); the run of bench/README.md, all three
-sizes with builds (rdflib skipped at 100k for its memory), took 52 min on 2 cores:
+Stages can be skipped (`--skip`) and a built store reused (`--reuse`); the runs of bench/README.md took 22 min
+(1k and 10k, with builds, `--rdflib-cap 120`) and 57 min (100k on a reused store, rdflib included,
+`--rdflib-cap 600`) on 2 cores; all three sizes with builds in one invocation:
 
     .venv/bin/pip install -e '.[bench]'
-    .venv/bin/python -u bench/run.py --sizes 1000 10000 100000 --out var/bench --validate-sample 50 --query-timeout 30
+    .venv/bin/python -u bench/run.py --sizes 1000 10000 100000 --out var/bench --validate-sample 50 \
+        --query-timeout 30 --rdflib-cap 600
 """
 
 from __future__ import annotations
@@ -93,7 +95,7 @@ SLOW_REPS = 3  # when it takes longer
 SLOWER_REPS = 1  # when it takes over 5 s (a 100k-CMOC run would otherwise take hours)
 CONCURRENT_SECONDS = 6.0
 CLIENTS = 8
-RDFLIB_KIB_PER_TRIPLE = 2.8  # peak RSS of rdflib-endpoint / triples, measured at 10k CMOCs (1386 MiB, 527k)
+RDFLIB_KIB_PER_TRIPLE = 2.1  # peak RSS of rdflib-endpoint / triples, measured at 100k CMOCs (10731 MiB, 5.27M)
 RDFLIB_MARGIN = 1.5
 STAGES = ("build", "raw-load", "validation", "cmokg", "oxigraph", "rdflib")
 SERVERS = ("cmokg", "oxigraph", "rdflib")
