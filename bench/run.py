@@ -23,9 +23,10 @@ Slow peers are capped: a request that takes longer than `--query-timeout` is aba
 "> N s" (as is a 503 at the cap: cmokg is started with the same timeout and stops the query itself), a
 query slower than 1 s is repeated only 3 times (slower than 5 s, once), and rdflib is skipped, with the
 reason printed, when its estimated memory (measured ~2.1 KiB per triple at 100k CMOCs, plus a margin)
-exceeds what is free. rdflib-endpoint cannot stop a query, and at 10k CMOCs it already answers nothing within
-30 s under 8 clients, so its throughput is then only a bound (8 requests / the window); `--rdflib-cap` gives
-its throughput requests a longer cap, for a tighter bound or a measurement.
+exceeds what is free. rdflib-endpoint answers one request at a time and cannot stop a query; from 1k CMOCs on
+the mix holds a query it does not finish within minutes (batch-changes), so under 8 clients it answers next to
+nothing and its throughput is only a bound (requests / the window); `--rdflib-cap` gives its throughput
+requests a longer cap, for a tighter bound or a measurement.
 Stages can be skipped (`--skip`) and a built store reused (`--reuse`); the runs of bench/README.md took 22 min
 (1k and 10k, with builds, `--rdflib-cap 120`) and 57 min (100k on a reused store, rdflib included,
 `--rdflib-cap 600`) on 2 cores; all three sizes with builds in one invocation:
