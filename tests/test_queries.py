@@ -891,6 +891,41 @@ def test_batch_changes_of_a_revision(schema_store: EvidenceStore, tmp_path: Path
     assert next(r for r in found if r["change"].value == "revises")["earlierInStore"].value == "true"
 
 
+def test_batch_changes_against_two_earlier_revisions(schema_store: EvidenceStore, tmp_path: Path) -> None:
+    """A batch compared with every earlier revision in the store, not with one revision at a time: fx-e4,
+    which the second revision already had, is not "new" for being absent from the first."""
+    folder = tmp_path / "extraction"
+    shutil.copytree(WORKBOOKS / "good", folder)
+
+    def graph_of(batch: str) -> list[ox.Quad]:
+        return list(schema_store.ox.quads_for_pattern(None, None, None, ox.NamedNode(batch)))
+
+    first = import_workbook(schema_store, [folder], reviewer="r")
+    assert first.batch
+    first_quads = graph_of(first.batch)
+    revise(folder)  # fx-e1 corrected, fx-e3 dropped, fx-e4 added
+    second = import_workbook(schema_store, [folder], reviewer="r")
+    assert second.batch and second.superseded == [first.batch]
+    second_quads = graph_of(second.batch)
+    schema_store.ox.extend(first_quads)  # both earlier revisions in the store when the third comes
+    with (folder / "evidence.csv").open("a", encoding="utf-8") as fh:
+        fh.write("fx-e5,fx-c2,fx-review,Link workers came back to the training.,7,Results,supports,author,,\n")
+    third = import_workbook(schema_store, [folder], reviewer="r")
+    assert third.imported and third.batch and sorted(third.superseded) == sorted([first.batch, second.batch])
+    schema_store.ox.extend(first_quads + second_quads)  # and back after it, to compare against
+
+    short = {first.batch: "first", second.batch: "second"}
+    found = run_rows(schema_store.ox, CATALOG["batch-changes"], {"batch": third.batch})
+    assert {(r["change"].value, r["kind"].value, short.get(r["node"].value) or r["node"].value.rsplit("/", 1)[-1])
+            for r in found} == {
+        ("revises", "batch", "first"), ("revises", "batch", "second"),
+        ("changed", "evidence", "fx-e1"),  # its quote differs from the first revision's
+        ("gone", "evidence", "fx-e3"),  # the first revision had it
+        ("new", "evidence", "fx-e5"),
+    }
+    assert all(r["earlierInStore"].value == "true" for r in found if r["change"].value == "revises")
+
+
 # --- paging -------------------------------------------------------------------------------------------
 
 
