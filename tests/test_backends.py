@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -144,6 +145,35 @@ class BackendSuite:
             assert result.imported, result.report.to_json()
             assert store.graph_quad_count(result.batch or "") == result.triples
         assert store.counts()["batches"] == 2
+
+    def test_batch_changes_of_a_revision_with_the_earlier_graph_back(self, store: Backend, tmp_path: Path) -> None:
+        """batch-changes compares a revision with the earlier graph when that is in the store (restored from a
+        dump, say): on a remote store the batch goes as a VALUES block, and the answer must be the same."""
+        load_schema(store)
+        folder = tmp_path / "extraction"
+        shutil.copytree(ROOT / "tests/fixtures/workbooks/good", folder)
+        first = import_workbook(store, [folder], "tester")  # type: ignore[arg-type]
+        assert first.batch
+        earlier = io.BytesIO()
+        store.dump(earlier, ox.RdfFormat.N_QUADS, first.batch)
+        evidence = folder / "evidence.csv"
+        lines = [line.replace("Training made conversations feel natural.", "Training made talking feel natural.")
+                 for line in evidence.read_text(encoding="utf-8").splitlines() if not line.startswith("fx-e3,")]
+        lines.append("fx-e4,fx-c1,fx-review,Link workers who were trained felt confident.,6,Results,supports,author,,")
+        evidence.write_text("\n".join(lines) + "\n", encoding="utf-8")
+        second = import_workbook(store, [folder], "tester")  # type: ignore[arg-type]
+        assert second.batch and second.superseded == [first.batch]
+        earlier_quads = [ox.Quad(t.subject, t.predicate, t.object, ox.NamedNode(first.batch))
+                         for t in ox.parse(earlier.getvalue(), ox.RdfFormat.N_TRIPLES)]
+        store.add_quads(b"".join(str(q).encode() + b" .\n" for q in earlier_quads))
+
+        query = load_catalog()["batch-changes"]
+        found = store.query(query.text, substitutions=bind(query, {"batch": second.batch}))
+        assert isinstance(found, ox.QuerySolutions)
+        assert {(r["change"].value, r["kind"].value, r["node"].value.rsplit("/", 1)[-1]) for r in found} == {
+            ("revises", "batch", first.batch.rsplit("/", 1)[-1]),
+            ("changed", "evidence", "fx-e1"), ("gone", "evidence", "fx-e3"), ("new", "evidence", "fx-e4"),
+        }
 
     # -- queries ----------------------------------------------------------------------------------------
     def test_query_forms(self, store: Backend) -> None:

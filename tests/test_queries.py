@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 import shutil
 import warnings
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 
@@ -33,6 +34,7 @@ from graph.catalog import (
     run,
 )
 from graph.pipeline import import_workbook
+from graph.remote import inject_values
 from graph.store import EvidenceStore
 
 FIXTURE = Path(__file__).parent / "fixtures" / "mini.trig"
@@ -847,7 +849,18 @@ def revise(folder: Path) -> None:
 
 
 def changes(store: EvidenceStore, batch: str) -> set[tuple[str, str, str]]:
-    found = run_rows(store.ox, CATALOG["batch-changes"], {"batch": batch})
+    """The (change, kind, node) rows, the same whether the batch is bound as a term (the embedded store) or as
+    a VALUES block at the top of the query (what remote stores and the SPARQL endpoint are sent)."""
+    query = CATALOG["batch-changes"]
+    found = run_rows(store.ox, query, {"batch": batch})
+    as_values = rows(store.ox.query(inject_values(query.text, bind(query, {"batch": batch})),
+                                    use_default_graph_as_union=True))
+
+    def key(row: Row) -> tuple[object, ...]:  # GROUP_CONCAT's order is not fixed
+        return tuple(sorted((name, frozenset(term.value.split(" | ")) if name == "labels" else term)
+                            for name, term in row.items()))
+
+    assert Counter(map(key, as_values)) == Counter(map(key, found))
     return {(r["change"].value, r["kind"].value, r["node"].value.rsplit("/", 1)[-1]) for r in found}
 
 
