@@ -39,6 +39,7 @@ Stages can be skipped (`--skip`) and a built store reused (`--reuse`); the runs 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import http.client
 import io
 import itertools
@@ -55,7 +56,7 @@ import textwrap
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -98,7 +99,7 @@ CONCURRENT_SECONDS = 6.0
 CLIENTS = 8
 RDFLIB_KIB_PER_TRIPLE = 2.1  # peak RSS of rdflib-endpoint / triples, measured at 100k CMOCs (10731 MiB, 5.27M)
 RDFLIB_MARGIN = 1.5
-STAGES = ("build", "raw-load", "validation", "cmokg", "oxigraph", "rdflib")
+STAGES = ("build", "raw-load", "validation", "cmokg", "oxigraph", "rdflib", "common")
 SERVERS = ("cmokg", "oxigraph", "rdflib")
 
 Timing = tuple[float | None, int]  # (seconds, or None past the timeout; HTTP status, 0 when timed out)
@@ -201,14 +202,17 @@ def wait_idle(client: Client, limit: float) -> bool:
 
 
 def latency(url: str, params: dict[str, str], queries: dict[str, str], timeout: float, warm: bool,
-            ) -> dict[str, dict[str, Any]]:
+            order: list[str] | None = None) -> dict[str, dict[str, Any]]:
     """Per query: `cold` (new text each run) and, with `warm`, `warm` (the same text after a first run).
     After a timeout the server gets up to 5 timeouts to finish the abandoned query; if it does not, the
-    remaining queries are marked `busy` (not measured) rather than timed behind it."""
+    remaining queries are marked `busy` (not measured) rather than timed behind it. The queries are asked in
+    `order` (the peers: cheapest first by the first server's p50, so a query a peer cannot finish holds up
+    only costlier ones); the result keeps the catalog's order."""
     client = Client(url, params, timeout)
     out: dict[str, dict[str, Any]] = {}
     busy = False
-    for name, text in queries.items():
+    for name in order or list(queries):
+        text = queries[name]
         if busy:
             out[name] = {"cold": {**summarize([None], 0), "busy": True}}
             continue
@@ -222,7 +226,7 @@ def latency(url: str, params: dict[str, str], queries: dict[str, str], timeout: 
             busy = not wait_idle(client, 5 * timeout)
         p50 = out[name]["cold"]["p50"]
         print(f"     {name}: cold p50 {'past the cap' if p50 is None else f'{p50 * 1000:.1f} ms'}", flush=True)
-    return out
+    return {name: out[name] for name in queries}
 
 
 def throughput(url: str, params: dict[str, str], queries: dict[str, str], timeout: float, warm: bool,
@@ -397,8 +401,10 @@ def bench_size(cmocs: int, out: Path, args: argparse.Namespace) -> dict[str, Any
     if "cmokg" not in skip:
         servers["cmokg"] = run_cmokg(folder, store_path, queries, args.query_timeout, None)
         done("cmokg server")
+    order = cheapest_first(servers["cmokg"]) if "cmokg" in servers else None
     if "oxigraph" not in skip:
-        servers["oxigraph"] = run_oxigraph(folder, triples, queries, args.query_timeout, res, first_mix(servers))
+        servers["oxigraph"] = run_oxigraph(folder, triples, queries, args.query_timeout, res, first_mix(servers),
+                                           order)
         done("Oxigraph server")
     fits, reason = rdflib_fits(triples)
     if "rdflib" in skip:
@@ -408,8 +414,11 @@ def bench_size(cmocs: int, out: Path, args: argparse.Namespace) -> dict[str, Any
         print(f"   rdflib skipped: {reason}", flush=True)
     else:
         servers["rdflib"] = run_rdflib(folder, nq, queries, args.query_timeout, first_mix(servers),
-                                       args.rdflib_cap)
+                                       args.rdflib_cap, order)
         done("rdflib-endpoint")
+    if "common" not in skip and len(servers) > 1:
+        run_common(folder, store_path, nq, queries, servers, args.query_timeout, args.rdflib_cap)
+        done("common mix")
     res["servers"] = servers
     return res
 
@@ -418,23 +427,58 @@ def first_mix(servers: dict[str, Any]) -> list[str] | None:
     return next((s["mix"] for s in servers.values()), None)
 
 
-def run_cmokg(folder: Path, store_path: Path, queries: dict[str, str], timeout: float, mix: list[str] | None,
-              ) -> dict[str, Any]:
+def cheapest_first(server: dict[str, Any]) -> list[str]:
+    """The queries by the server's cold p50, past the cap last."""
+    lat = server["latency"]
+    return sorted(lat, key=lambda n: lat[n]["cold"]["p50"] if lat[n]["cold"]["p50"] is not None else float("inf"))
+
+
+@contextlib.contextmanager
+def cmokg_server(folder: Path, store_path: Path, timeout: float) -> Iterator[tuple[str, dict[str, str], int]]:
+    """`cmokg serve` on the store, read-only, its query timeout at the cap: (SPARQL URL, parameters, pid)."""
     port = free_port()
     env = {**os.environ, "CMOKG_READ_ONLY": "1", "CMOKG_MAX_ROWS": "0", "CMOKG_QUERY_TIMEOUT": str(timeout)}
-    with (folder / "cmokg-serve.log").open("wb") as log:
+    with (folder / "cmokg-serve.log").open("ab") as log:
         proc = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--store", str(store_path), "--port",
                                  str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/sparql"
         wait_http(url, proc)
-        return measure(url, {}, queries, proc.pid, timeout, warm=True, mix=mix)
+        yield url, {}, proc.pid
     finally:
         stop(proc)
 
 
+@contextlib.contextmanager
+def oxigraph_server(folder: Path) -> Iterator[tuple[str, dict[str, str], int]]:
+    """`oxigraph serve` on the folder `oxigraph load` filled, asked for the union default graph."""
+    with OxigraphServer(folder / "oxigraph") as oxs:
+        yield oxs.query_url, {"union-default-graph": "true"}, oxs.pid
+
+
+@contextlib.contextmanager
+def rdflib_server(folder: Path, nq: Path) -> Iterator[tuple[str, dict[str, str], int]]:
+    """rdflib `Dataset(default_union=True)` loaded from the N-Quads, behind rdflib-endpoint on uvicorn."""
+    port = free_port()
+    with (folder / "rdflib-serve.log").open("ab") as log:
+        proc = subprocess.Popen([sys.executable, "-c", RDFLIB_SERVER, str(nq), str(port)], cwd=ROOT, stdout=log,
+                                stderr=subprocess.STDOUT)
+    try:
+        url = f"http://127.0.0.1:{port}/sparql"
+        wait_http(url, proc)
+        yield url, {}, proc.pid
+    finally:
+        stop(proc)
+
+
+def run_cmokg(folder: Path, store_path: Path, queries: dict[str, str], timeout: float, mix: list[str] | None,
+              ) -> dict[str, Any]:
+    with cmokg_server(folder, store_path, timeout) as (url, params, pid):
+        return measure(url, params, queries, pid, timeout, warm=True, mix=mix)
+
+
 def run_oxigraph(folder: Path, triples: int, queries: dict[str, str], timeout: float,
-                 res: dict[str, Any], mix: list[str] | None) -> dict[str, Any]:
+                 res: dict[str, Any], mix: list[str] | None, order: list[str] | None = None) -> dict[str, Any]:
     shutil.rmtree(folder / "oxigraph", ignore_errors=True)
     # Oxigraph's own bulk path, as its documentation advises for large files (the input is valid: --lenient),
     # then the server on that folder; cmokg's build writes through the same bulk loader
@@ -444,27 +488,49 @@ def run_oxigraph(folder: Path, triples: int, queries: dict[str, str], timeout: f
     res["load_oxigraph_bulk_tps"] = triples / timed(lambda: subprocess.run(
         [program, "load", "--location", str(folder / "oxigraph"), "--file", str(nq), "--lenient"],
         check=True, capture_output=True))
-    with OxigraphServer(folder / "oxigraph") as oxs:
-        return measure(oxs.query_url, {"union-default-graph": "true"}, queries, oxs.pid, timeout, warm=False,
-                       mix=mix)
+    with oxigraph_server(folder) as (url, params, pid):
+        return measure(url, params, queries, pid, timeout, warm=False, mix=mix, order=order)
 
 
 def run_rdflib(folder: Path, nq: Path, queries: dict[str, str], timeout: float, mix: list[str] | None,
-               throughput_cap: float | None = None) -> dict[str, Any]:
-    port = free_port()
-    with (folder / "rdflib-serve.log").open("wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", RDFLIB_SERVER, str(nq), str(port)], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/sparql"
-        wait_http(url, proc)
-        return measure(url, {}, queries, proc.pid, timeout, warm=False, mix=mix, throughput_cap=throughput_cap)
-    finally:
-        stop(proc)
+               throughput_cap: float | None = None, order: list[str] | None = None) -> dict[str, Any]:
+    with rdflib_server(folder, nq) as (url, params, pid):
+        return measure(url, params, queries, pid, timeout, warm=False, mix=mix, throughput_cap=throughput_cap,
+                       order=order)
+
+
+def common_mix(servers: dict[str, Any]) -> list[str]:
+    """The queries of the throughput mix that every server answered within the cap in its latency stage."""
+    mix = first_mix(servers) or []
+    return [n for n in mix if all(s["latency"][n]["cold"]["p50"] is not None for s in servers.values())]
+
+
+def run_common(folder: Path, store_path: Path, nq: Path, queries: dict[str, str], servers: dict[str, Any],
+               timeout: float, rdflib_cap: float | None) -> None:
+    """Throughput over the common mix, each server started afresh (rdflib-endpoint cannot stop a query, so the
+    one it was given is measured idle, not behind what its other stages abandoned), into `servers[name]
+    ["common"]`. Run only when the common mix is smaller than the throughput mix."""
+    mix = common_mix(servers)
+    if not mix or len(mix) == len(first_mix(servers) or []):
+        return
+    texts = {name: queries[name] for name in mix}
+    print(f"   throughput over the {len(mix)} queries every server answered: {', '.join(mix)}", flush=True)
+    starts: dict[str, Callable[[], contextlib.AbstractContextManager[tuple[str, dict[str, str], int]]]] = {
+        "cmokg": lambda: cmokg_server(folder, store_path, timeout),
+        "oxigraph": lambda: oxigraph_server(folder),
+        "rdflib": lambda: rdflib_server(folder, nq),
+    }
+    for name, server in servers.items():
+        cap = rdflib_cap if name == "rdflib" and rdflib_cap else timeout
+        with starts[name]() as (url, params, _pid):
+            server["common"] = {"mix": mix, "throughput_cap_s": cap,
+                                "throughput_cold": throughput(url, params, texts, cap, warm=False)}
+        print(f"   {name}: {server['common']['throughput_cold']}", flush=True)
 
 
 def measure(url: str, params: dict[str, str], queries: dict[str, str], pid: int, timeout: float, warm: bool,
-            mix: list[str] | None, throughput_cap: float | None = None) -> dict[str, Any]:
+            mix: list[str] | None, throughput_cap: float | None = None, order: list[str] | None = None,
+            ) -> dict[str, Any]:
     """Latency of every query, then throughput over the `mix`: the same queries for every server, those the
     first server measured answered within the cap (one query past the cap would measure only the cap).
 
@@ -476,7 +542,7 @@ def measure(url: str, params: dict[str, str], queries: dict[str, str], pid: int,
     cap = throughput_cap or timeout
     sampler = RssSampler(pid)
     try:
-        out: dict[str, Any] = {"latency": latency(url, params, queries, timeout, warm)}
+        out: dict[str, Any] = {"latency": latency(url, params, queries, timeout, warm, order)}
         if mix is None:
             mix = [name for name, v in out["latency"].items() if v["cold"]["p50"] is not None]
         out["mix"] = mix
@@ -619,9 +685,28 @@ def ratios(results: list[dict[str, Any]], cap: float) -> str:
         if c and rd:
             parts.append(f"median catalog p50 rdflib-endpoint / cmokg (cold): "
                          f"{_ratio(median_p50(rd, 'cold'), c_p50, '.1f')}")
+        if c and "common" in c:
+            parts.append(common_ratios(s, cap))
         if parts:
             w.write(f"- {r['cmocs']} CMOCs: " + "; ".join(parts) + ".\n")
     return w.getvalue()
+
+
+def common_ratios(servers: dict[str, Any], cap: float) -> str:
+    """Throughput over the common mix (every server answered each of its queries within the cap), every
+    server started afresh: a rate for rdflib-endpoint where the full mix gives only a bound."""
+    c = servers["cmokg"]["common"]
+    c_qps = c["throughput_cold"]["qps"]
+    out = [f"over the {len(c['mix'])} queries every server answered within the cap ({', '.join(c['mix'])}), "
+           f"each server started afresh: cmokg {c_qps:.2f} q/s cold"]
+    for name, label in (("oxigraph", "Oxigraph server"), ("rdflib", "rdflib-endpoint")):
+        if "common" not in servers.get(name, {}):
+            continue
+        t = servers[name]["common"]["throughput_cold"]
+        qps, bound = qps_bound(t, servers[name]["common"]["throughput_cap_s"])
+        out.append(f"cmokg / {label} {'≥ ' if bound else ''}{_ratio(c_qps, qps, '.1f')} ({t['qps']:.3f} q/s, "
+                   f"{t['timeouts']} requests past its {servers[name]['common']['throughput_cap_s']:g} s cap)")
+    return "; ".join(out)
 
 
 def per_query(results: list[dict[str, Any]], cap: float) -> str:
