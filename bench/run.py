@@ -438,19 +438,28 @@ def cheapest_first(server: dict[str, Any]) -> list[str]:
 
 
 @contextlib.contextmanager
-def cmokg_server(folder: Path, store_path: Path, timeout: float) -> Iterator[tuple[str, dict[str, str], int]]:
-    """`cmokg serve` on the store, read-only, its query timeout at the cap: (SPARQL URL, parameters, pid)."""
+def child_server(folder: Path, log_name: str, argv: list[str], env: dict[str, str] | None = None,
+                 ) -> Iterator[tuple[str, dict[str, str], int]]:
+    """A server run as `python ARGV... PORT` from the project's root, its output appended to the log, stopped
+    on leaving: (SPARQL URL, parameters, pid)."""
     port = free_port()
-    env = {**os.environ, "CMOKG_READ_ONLY": "1", "CMOKG_MAX_ROWS": "0", "CMOKG_QUERY_TIMEOUT": str(timeout)}
-    with (folder / "cmokg-serve.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "graph.cli", "serve", "--store", str(store_path), "--port",
-                                 str(port)], cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
+    with (folder / log_name).open("ab") as log:
+        proc = subprocess.Popen([sys.executable, *argv, str(port)], cwd=ROOT, env=env, stdout=log,
+                                stderr=subprocess.STDOUT)
     try:
         url = f"http://127.0.0.1:{port}/sparql"
         wait_http(url, proc)
         yield url, {}, proc.pid
     finally:
         stop(proc)
+
+
+def cmokg_server(folder: Path, store_path: Path, timeout: float,
+                 ) -> contextlib.AbstractContextManager[tuple[str, dict[str, str], int]]:
+    """`cmokg serve` on the store, read-only, its query timeout at the cap."""
+    env = {**os.environ, "CMOKG_READ_ONLY": "1", "CMOKG_MAX_ROWS": "0", "CMOKG_QUERY_TIMEOUT": str(timeout)}
+    return child_server(folder, "cmokg-serve.log",
+                        ["-m", "graph.cli", "serve", "--store", str(store_path), "--port"], env)
 
 
 @contextlib.contextmanager
@@ -460,19 +469,9 @@ def oxigraph_server(folder: Path) -> Iterator[tuple[str, dict[str, str], int]]:
         yield oxs.query_url, {"union-default-graph": "true"}, oxs.pid
 
 
-@contextlib.contextmanager
-def rdflib_server(folder: Path, nq: Path) -> Iterator[tuple[str, dict[str, str], int]]:
+def rdflib_server(folder: Path, nq: Path) -> contextlib.AbstractContextManager[tuple[str, dict[str, str], int]]:
     """rdflib `Dataset(default_union=True)` loaded from the N-Quads, behind rdflib-endpoint on uvicorn."""
-    port = free_port()
-    with (folder / "rdflib-serve.log").open("ab") as log:
-        proc = subprocess.Popen([sys.executable, "-c", RDFLIB_SERVER, str(nq), str(port)], cwd=ROOT, stdout=log,
-                                stderr=subprocess.STDOUT)
-    try:
-        url = f"http://127.0.0.1:{port}/sparql"
-        wait_http(url, proc)
-        yield url, {}, proc.pid
-    finally:
-        stop(proc)
+    return child_server(folder, "rdflib-serve.log", ["-c", RDFLIB_SERVER, str(nq)])
 
 
 def run_cmokg(folder: Path, store_path: Path, queries: dict[str, str], timeout: float, mix: list[str] | None,
