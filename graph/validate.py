@@ -4,7 +4,7 @@ Only the incoming batch is validated, together with the types of the nodes it re
 already holds (its neighbourhood), so the cost follows the workbook, not the size of the graph.
 
 Two engines give the same results (tests/test_shacl_compiled.py): "sparql" (default), the shapes compiled
-to one SPARQL query run natively by pyoxigraph (graph.shacl_sparql), and "pyshacl", the reference
+to SPARQL queries run natively by pyoxigraph (graph.shacl_sparql), and "pyshacl", the reference
 implementation, far slower. Both validate the nodes the workbook defines and use the rest of the data
 (ontology, vocabularies, neighbourhood types) only as values.
 """
