@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import queue
 import shutil
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -46,7 +50,9 @@ def import_read(store: EvidenceStore, wb: Workbook, reviewer: str | None, *, wor
     return _commit(store, validate_read(wb, store, reviewer, workbook_id=workbook_id, fulltext=fulltext))
 
 
-def _commit(store: EvidenceStore, validated: Validated) -> ImportResult:
+def _commit(store: EvidenceStore, validated: Validated,
+            also: Callable[[str, bytes, list[str]], None] | None = None) -> ImportResult:
+    """Write a validated batch; `also`, when given, receives (batch, N-Triples, graphs dropped) once written."""
     result = ImportResult(validated.report, workbook_id=validated.workbook_id)
     ext = validated.extraction
     if ext is None or not validated.report.conforms:
@@ -55,8 +61,11 @@ def _commit(store: EvidenceStore, validated: Validated) -> ImportResult:
     result.superseded = list(validated.supersedes)
     result.replaced = store.has_graph(result.batch) or bool(result.superseded)
     result.triples = len(ext)
-    _write(store, result.batch, ext.nt(), result.superseded)
+    data = ext.nt()
+    _write(store, result.batch, data, result.superseded)
     result.imported = True
+    if also is not None:
+        also(result.batch, data, [*result.superseded, result.batch] if result.replaced else [])
     return result
 
 
@@ -92,45 +101,148 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
     """Build the graph from scratch into a fresh store beside `store_path`, then swap it in.
 
     Every workbook is validated against the graph built so far and imported as its own batch, as
-    `cmokg import` would; the graph is staged in memory (about 0.4 KB per triple) and written once, by
-    Oxigraph's bulk loader, into a private folder that replaces `store_path` only when every workbook was
-    imported. If any workbook is refused, nothing is written and the previous store is left as it was.
+    `cmokg import` would. The graph built so far is staged in memory (about 0.4 KB per triple), where the
+    validation of the next workbook looks it up; each imported batch is also handed to a writer thread that
+    bulk-loads it, in chunks, into a private folder (see `_Writer`). That folder replaces `store_path` only
+    when every workbook was imported; if any workbook is refused, it is deleted and the previous store is left
+    as it was.
 
-    `timings`, when given, receives the seconds spent staging (reading, converting, validating: "stage_s")
-    and writing (the dump and the bulk load: "write_s").
+    `timings`, when given, receives the seconds spent staging (reading, converting, validating, handing
+    batches to the writer: "stage_s"), the writer's busy time (its bulk loads, on its own thread while the
+    staging goes on: "write_s"), and the time from the end of staging to the store in place ("tail_s").
     """
     results: list[ImportResult] = []
     started = time.perf_counter()
     staged = EvidenceStore(None)
     load_schema(staged)
-    for paths in workbooks_in(data_dir):
-        if progress:
-            progress(paths[0].name)
-        result = import_workbook(staged, paths, reviewer, engine=engine)
-        results.append(result)
-        if not result.imported:
-            return results
-    staged_at = time.perf_counter()
     building = store_path.with_name(store_path.name + ".building")
-    dumped = store_path.with_name(store_path.name + ".building.nq")
     shutil.rmtree(building, ignore_errors=True)
     store_path.parent.mkdir(parents=True, exist_ok=True)
+    writer = _Writer(building)
     try:
-        with dumped.open("wb") as fh:
-            staged.dump(fh)
+        schema = staged.ox.dump(format=ox.RdfFormat.N_QUADS)  # the ontology and vocabularies
+        assert schema is not None
+        writer.add_quads(schema)
+        for paths in workbooks_in(data_dir):
+            if progress:
+                progress(paths[0].name)
+            result = _commit(staged, validate_workbook(paths, staged, reviewer, engine=engine), writer.put)
+            results.append(result)
+            if not result.imported:
+                writer.abandon()
+                shutil.rmtree(building, ignore_errors=True)
+                return results
         del staged
-        store = EvidenceStore(building)
-        # lenient: the file is Oxigraph's own serialisation of quads it held, so re-checking every IRI and
-        # literal while parsing only costs time (1.3x at 5.3M quads)
-        store.ox.bulk_load(path=str(dumped), format=ox.RdfFormat.N_QUADS, lenient=True)
-        store.flush()
-        del store
+        staged_at = time.perf_counter()
+        writer.finish()
     except BaseException:
+        writer.abandon()
         shutil.rmtree(building, ignore_errors=True)
         raise
-    finally:
-        dumped.unlink(missing_ok=True)
     swap_in(building, store_path)
     if timings is not None:
-        timings.update(stage_s=staged_at - started, write_s=time.perf_counter() - staged_at)
+        timings.update(stage_s=staged_at - started, write_s=writer.busy_s, tail_s=time.perf_counter() - staged_at)
     return results
+
+
+class _Writer:
+    """The store a build fills, written on a thread of its own while the next workbooks are validated.
+
+    Oxigraph's bulk loader releases the GIL, so on a second core the write runs beside the staging instead
+    of after it. Batches are gathered into chunks (each batch a TriG graph block around its N-Triples, which TriG
+    accepts as they are) and bulk-loaded chunk by chunk; the chunks grow from FIRST_CHUNK_BYTES to
+    CHUNK_BYTES, so that a small build is written beside its staging too. The bulk loader is not
+    transactional, which is why the store is a private folder swapped in only when complete. The bytes were
+    parsed strictly when the batch was staged, so the loader parses them leniently; and they hold no blank
+    nodes (graph.importer writes IRIs and literals only), so batches sharing a chunk share no blank node label.
+
+    Measured on a 1000-workbook build (5.3M quads, two cores): a bulk load per batch writes at 101k t/s,
+    chunks of 20 MB at 136k t/s, but in a build those 40 chunks cost 60 s more CPU than one load (RocksDB
+    compacting the files each load adds) and slowed the staging by a quarter; chunks of 100 MB cost what one
+    load does. The thread also runs at a lower priority (and so do the loader's threads, which inherit it),
+    so the staging keeps its core: 141 s with the write after the staging, 112 s with it beside.
+    """
+
+    FIRST_CHUNK_BYTES = 10_000_000  # each chunk twice the one before, up to CHUNK_BYTES
+    CHUNK_BYTES = 100_000_000
+    NICENESS = 10
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.store: ox.Store | None = EvidenceStore(path).ox
+        self.busy_s = 0.0
+        self.error: BaseException | None = None
+        self._pending: list[bytes] = []
+        self._size = 0
+        self._limit = self.FIRST_CHUNK_BYTES
+        self._queue: queue.Queue[tuple[bytes, ox.RdfFormat, list[str]] | None] = queue.Queue(maxsize=2)
+        self._thread = threading.Thread(target=self._run, name="cmokg-build-writer", daemon=True)
+        self._thread.start()
+
+    def add_quads(self, nquads: bytes) -> None:
+        self._send()
+        self._hand(nquads, ox.RdfFormat.N_QUADS, [])
+
+    def put(self, graph: str, ntriples: bytes, drop: list[str]) -> None:
+        """Add a batch's triples as the graph `graph`, after dropping the graphs `drop` (in this order)."""
+        if drop:
+            self._send()
+            self._hand(b"", ox.RdfFormat.TRIG, drop)
+        self._pending.append(b"<%s> {\n%s}\n" % (graph.encode("utf-8"), ntriples))
+        self._size += len(ntriples)
+        if self._size >= self._limit:
+            self._send()
+            self._limit = min(2 * self._limit, self.CHUNK_BYTES)
+
+    def finish(self) -> None:
+        """Write what is pending and wait for the writer; raises what it raised."""
+        self._send()
+        self._stop()
+        self._raise()
+        assert self.store is not None
+        self.store.flush()
+        self.store = None  # closes the store
+
+    def abandon(self) -> None:
+        """Stop without writing what is pending (the caller deletes the folder)."""
+        self._pending, self._size = [], 0
+        self._stop()
+        self.store = None
+
+    def _send(self) -> None:
+        if self._pending:
+            chunk = b"".join(self._pending)
+            self._pending, self._size = [], 0
+            self._hand(chunk, ox.RdfFormat.TRIG, [])
+
+    def _hand(self, data: bytes, fmt: ox.RdfFormat, drop: list[str]) -> None:
+        self._raise()
+        self._queue.put((data, fmt, drop))
+
+    def _raise(self) -> None:
+        if self.error is not None:
+            raise StoreError(f"writing the store at {self.path} failed: {self.error}") from self.error
+
+    def _stop(self) -> None:
+        if self._thread.is_alive():
+            self._queue.put(None)
+            self._thread.join()
+
+    def _run(self) -> None:
+        """Until the end marker: drop, then load. After an error, the rest is taken off the queue unwritten
+        (a full queue would otherwise block the staging thread)."""
+        with contextlib.suppress(AttributeError, OSError):  # where threads have no priority of their own
+            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), self.NICENESS)
+        while (item := self._queue.get()) is not None:
+            if self.error is not None or self.store is None:
+                continue
+            data, fmt, drop = item
+            started = time.perf_counter()
+            try:
+                for g in drop:
+                    self.store.remove_graph(ox.NamedNode(g))
+                if data:
+                    self.store.bulk_load(data, fmt, lenient=True)
+            except BaseException as exc:  # handed to the staging thread, which raises it
+                self.error = exc
+            self.busy_s += time.perf_counter() - started

@@ -6,9 +6,10 @@ import shutil
 from pathlib import Path
 
 import pyoxigraph as ox
+import pytest
 
-from graph.pipeline import DATA_DIR, build, import_workbook, load_schema, workbooks_in
-from graph.store import EvidenceStore
+from graph.pipeline import DATA_DIR, _Writer, build, import_workbook, load_schema, workbooks_in
+from graph.store import EvidenceStore, StoreError
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workbooks"
 
@@ -55,13 +56,44 @@ def test_build_equals_workbook_by_workbook_imports(seed_store_path: Path, tmp_pa
     assert (plain, times, blanks) == comparable(expected)
 
 
+def test_a_revision_within_the_build_replaces_the_earlier_batch(tmp_path: Path) -> None:
+    """The folder `good` and the workbook `good.xlsx` share a workbook id: the second supersedes the first. The
+    writer thread drops the superseded graph as the staged store did (the build equals importing one by one)."""
+    data = tmp_path / "data" / "workbooks"
+    shutil.copytree(FIXTURES / "good", data / "good")
+    shutil.copy(FIXTURES / "good.xlsx", data / "good.xlsx")
+    one_by_one = EvidenceStore(tmp_path / "one-by-one")
+    load_schema(one_by_one)
+    for paths in workbooks_in(tmp_path / "data"):
+        assert import_workbook(one_by_one, paths, "cmokg build").imported, paths
+    expected = set(one_by_one.ox)
+    del one_by_one
+    results = build(tmp_path / "store", tmp_path / "data")
+    assert [(r.imported, r.replaced) for r in results] == [(True, False), (True, True)]
+    built = quads(tmp_path / "store")
+    assert len(built) == len(expected)
+    assert comparable(built) == comparable(expected)
+
+
+def test_a_failed_write_stops_the_writer_and_names_the_store(tmp_path: Path) -> None:
+    """An error in the writer thread (here a chunk it cannot parse) reaches the staging thread as a StoreError
+    at its next hand-over, and the writer stops without blocking however much is handed to it."""
+    writer = _Writer(tmp_path / "building")
+    writer.add_quads(b"<urn:s> <urn:p> .\n")  # no object
+    with pytest.raises(StoreError, match="building"):
+        for i in range(100):  # more than the queue holds
+            writer.add_quads(b"<urn:s> <urn:p> <urn:o%d> .\n" % i)
+    writer.abandon()
+    assert not writer._thread.is_alive()
+
+
 def test_refused_workbook_writes_nothing_and_keeps_the_previous_store(tmp_path: Path) -> None:
     data = tmp_path / "data" / "workbooks"
     shutil.copytree(FIXTURES / "good", data / "01-good")
     store_path = tmp_path / "var" / "store"  # its parent does not exist yet
     timings: dict[str, float] = {}
     assert all(r.imported for r in build(store_path, tmp_path / "data", timings=timings))
-    assert sorted(timings) == ["stage_s", "write_s"] and min(timings.values()) > 0
+    assert sorted(timings) == ["stage_s", "tail_s", "write_s"] and min(timings.values()) > 0
     before = quads(store_path)
     assert before
     shutil.copytree(FIXTURES / "bad" / "unknown-source-id", data / "02-bad")
