@@ -178,8 +178,9 @@ class Extraction:
 
     def referenced(self) -> set[URIRef]:
         """IRIs the triples mention (cited, cited from, pointed at) without typing them: the graph must."""
+        # MINUS, not FILTER NOT EXISTS: the same nodes here (?n is bound on both sides), in half the time
         rows = self.select("SELECT DISTINCT ?n WHERE { { ?n ?p ?o } UNION { ?s ?p ?n FILTER(isIRI(?n)) } "
-                           f"FILTER NOT EXISTS {{ ?n <{RDF.type}> ?t }} }}")
+                           f"MINUS {{ ?n <{RDF.type}> ?t }} }}")
         return {URIRef(r["n"].value) for r in rows}
 
     def locate(self, focus: str | None, path: str | None, value: Term | None) -> Location:
