@@ -32,7 +32,8 @@ costlier ones; and a last stage ("common") measures throughput over the queries 
 the cap, each server started afresh.
 Stages can be skipped (`--skip`) and a built store reused (`--reuse`); the runs of bench/README.md took 22 min
 (1k and 10k, with builds, `--rdflib-cap 120`), 57 min (100k on a reused store, rdflib included,
-`--rdflib-cap 600`) and 47 min (100k again, common mix, `--rdflib-cap 300`) on 2 cores; all three sizes
+`--rdflib-cap 600`), 47 min (100k again, common mix, `--rdflib-cap 300`) and 4 min (import and validation
+at all three sizes, servers skipped) on 2 cores; all three sizes
 with builds in one invocation:
 
     .venv/bin/pip install -e '.[bench]'
