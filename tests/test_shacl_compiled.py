@@ -154,7 +154,7 @@ def test_the_compiler_refuses_what_it_does_not_implement(extra: str) -> None:
 def test_the_project_shapes_compile() -> None:
     compiled = compile_shapes(shapes_graph(), subclass_closure(ontology_graph()))
     assert len(compiled.checks) > 50
-    assert not any(str(ID) in q for q in compiled.queries)  # the query is about shapes, not instances
+    assert not any(str(ID) in q for q in compiled.queries)  # the queries are about shapes, not instances
 
 
 def test_cli_engines_give_the_same_report(tmp_path: Path) -> None:
