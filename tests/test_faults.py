@@ -255,6 +255,74 @@ def test_sigkill_during_restore_leaves_the_old_store_or_the_new(tmp_path: Path) 
     assert sum(outcomes.values()) == 12
 
 
+BUILD_CHILD = textwrap.dedent("""
+    import sys
+    from pathlib import Path
+    from graph.pipeline import _Writer, build
+    _Writer.FIRST_CHUNK_BYTES = _Writer.CHUNK_BYTES = 200_000  # many chunks, so that kills land between them
+    print("ready", flush=True)
+    assert all(r.imported for r in build(Path(sys.argv[1]), Path(sys.argv[2])))
+    print("done", flush=True)
+""")
+PROV_TIMES = {ox.NamedNode(f"http://www.w3.org/ns/prov#{t}") for t in ("generatedAtTime", "startedAtTime",
+                                                                       "endedAtTime")}
+
+
+def _signature(quads: set[ox.Quad]) -> tuple[dict[str, int], set[ox.Quad]]:
+    """What two builds of the same data share: the quads per graph, and the quads without blank nodes (the
+    ontology's axioms, labelled anew by each build) or times."""
+    counts: dict[str, int] = {}
+    for q in quads:
+        counts[str(q.graph_name)] = counts.get(str(q.graph_name), 0) + 1
+    return counts, {q for q in quads if q.predicate not in PROV_TIMES
+                    and not isinstance(q.subject, ox.BlankNode) and not isinstance(q.object, ox.BlankNode)}
+
+
+def test_sigkill_during_build_leaves_the_old_store_or_the_new(seed_store_path: Path, tmp_path: Path) -> None:
+    """10 trials: `cmokg build` of 6 synthetic workbooks (600 CMOCs), its writer thread bulk-loading small chunks
+    while the next workbooks are validated, is killed with SIGKILL at a random point. The store then opens and
+    holds the graph it held before (the seed graph) or the whole new graph; a build after the last kill
+    succeeds in spite of what the killed one left beside the store."""
+    sys.path.insert(0, str(ROOT / "bench"))
+    from generate import generate
+
+    rng = random.Random(5)
+    data = tmp_path / "data"
+    generate(data, 600)
+    seed = ox.Store.read_only(str(seed_store_path))
+    old = set(seed)
+    del seed
+    timing = tmp_path / "timing" / "store"
+    start = time.monotonic()
+    subprocess.run([sys.executable, "-c", BUILD_CHILD, str(timing), str(data)], check=True, cwd=ROOT,
+                   timeout=300, capture_output=True)
+    full = time.monotonic() - start
+    new = _signature(_quads(timing))
+    assert len(new[0]) == 2 + 6  # the ontology's and the vocabularies' graphs, and a batch per workbook
+    outcomes = {"old": 0, "new": 0}
+    for trial in range(10):
+        store_dir = tmp_path / f"b{trial}" / "store"
+        shutil.copytree(seed_store_path, store_dir)
+        child = subprocess.Popen([sys.executable, "-c", BUILD_CHILD, str(store_dir), str(data)],
+                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        assert child.stdout is not None
+        assert child.stdout.readline().strip() == b"ready"
+        time.sleep(rng.uniform(0, full * 0.9))
+        child.send_signal(signal.SIGKILL)
+        child.communicate(timeout=30)
+        found = _quads(store_dir)
+        if found != old:
+            assert _signature(found) == new, f"trial {trial}: {len(found)} quads, neither the old graph nor the new"
+        outcomes["old" if found == old else "new"] += 1
+        if trial < 9:
+            shutil.rmtree(store_dir.parent)
+    assert sum(outcomes.values()) == 10, outcomes
+    subprocess.run([sys.executable, "-c", BUILD_CHILD, str(store_dir), str(data)], check=True, cwd=ROOT,
+                   timeout=300, capture_output=True)
+    assert _signature(_quads(store_dir)) == new
+    assert sorted(p.name for p in store_dir.parent.iterdir()) == ["store"]
+
+
 def test_restore_refuses_a_backup_its_manifest_does_not_count(tmp_path: Path) -> None:
     """A backup whose quads do not number what its manifest says is refused: the store keeps its quads and no
     private folder is left beside it."""
