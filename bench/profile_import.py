@@ -34,10 +34,10 @@ from graph.importer import add_provenance, convert  # noqa: E402
 from graph.pipeline import build  # noqa: E402
 from graph.store import EvidenceStore  # noqa: E402
 from graph.validate import (  # noqa: E402  # noqa: E402
-    _concepts,
     _focus,
     _load_neighbourhood,
     compiled_shapes,
+    concepts_for,
     graph_findings,
     shacl_results,
     shapes_version,
@@ -64,7 +64,7 @@ def one_import(timed: Timer, store: EvidenceStore, scratch: EvidenceStore, workb
                graph: str) -> None:
     """The phases of importing `workbook`, validated against `store`, written into `scratch`."""
     wb = timed("read", lambda: read_workbook([workbook]))
-    concepts = timed("concept index", lambda: _concepts(store))
+    concepts = timed("concept index", lambda: concepts_for(store))
     ext = timed("convert", lambda: convert(wb, concepts))
     timed("provenance", lambda: add_provenance(ext, wb, "bench", shapes_version(), dt.datetime.now(dt.UTC)))
     if engine == "sparql":

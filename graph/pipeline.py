@@ -8,7 +8,9 @@ import queue
 import shutil
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections import deque
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -17,8 +19,17 @@ import pyoxigraph as ox
 from .backend import Backend
 from .report import Report
 from .store import EvidenceStore, StoreError, swap_in
-from .validate import Engine, Validated, validate_read, validate_workbook
-from .vocab import ONTOLOGY_FILE, ROOT, vocab_paths
+from .validate import (
+    Converted,
+    Engine,
+    Validated,
+    concepts_for,
+    convert_workbook,
+    validate_converted,
+    validate_read,
+    validate_workbook,
+)
+from .vocab import ONTOLOGY_FILE, ROOT, ConceptIndex, vocab_paths
 from .workbook import Workbook
 
 DATA_DIR = ROOT / "data"
@@ -101,9 +112,10 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
     """Build the graph from scratch into a fresh store beside `store_path`, then swap it in.
 
     Every workbook is validated against the graph built so far and imported as its own batch, as
-    `cmokg import` would. The graph built so far is staged in memory (about 0.4 KB per triple), where the
-    validation of the next workbook looks it up; each imported batch is also handed to a writer thread that
-    bulk-loads it, in chunks, into a private folder (see `_Writer`). That folder replaces `store_path` only
+    `cmokg import` would. A reader thread reads and converts the next workbooks meanwhile (`_read_ahead`).
+    The graph built so far is staged in memory (about 0.4 KB per triple), where the validation of the next
+    workbook looks it up; each imported batch is also handed to a writer thread that bulk-loads it, in
+    chunks, into a private folder (see `_Writer`). That folder replaces `store_path` only
     when every workbook was imported; if any workbook is refused, it is deleted and the previous store is left
     as it was.
 
@@ -123,10 +135,10 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
         schema = staged.ox.dump(format=ox.RdfFormat.N_QUADS)  # the ontology and vocabularies
         assert schema is not None
         writer.add_quads(schema)
-        for paths in workbooks_in(data_dir):
+        for converted in _read_ahead(workbooks_in(data_dir), concepts_for(staged)):
             if progress:
-                progress(paths[0].name)
-            result = _commit(staged, validate_workbook(paths, staged, reviewer, engine=engine), writer.put)
+                progress(converted.paths[0].name)
+            result = _commit(staged, validate_converted(converted, staged, reviewer, engine=engine), writer.put)
             results.append(result)
             if not result.imported:
                 writer.abandon()
@@ -144,6 +156,25 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
     if timings is not None:
         timings.update(stage_s=staged_at - started, write_s=writer.busy_s, tail_s=time.perf_counter() - staged_at)
     return results
+
+
+def _read_ahead(workbooks: list[list[Path]], concepts: ConceptIndex, ahead: int = 2) -> Iterator[Converted]:
+    """The workbooks read and converted, in order, by a thread that keeps `ahead` of them ready: their
+    reading and conversion do not depend on the graph built so far, and they run while the build's own
+    thread waits on Oxigraph (which releases the GIL) to validate and stage the one before."""
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="cmokg-build-reader") as reader:
+        pending: deque[Future[Converted]] = deque()
+        rest = iter(workbooks)
+        try:
+            while True:
+                while len(pending) < ahead and (paths := next(rest, None)) is not None:
+                    pending.append(reader.submit(convert_workbook, paths, concepts))
+                if not pending:
+                    return
+                yield pending.popleft().result()
+        finally:
+            for future in pending:
+                future.cancel()
 
 
 class _Writer:

@@ -71,7 +71,7 @@ def _ontology_types() -> bytes:
                    if isinstance(s, URIRef) and isinstance(t, URIRef)).encode("utf-8")
 
 
-def _concepts(store: EvidenceStore | None) -> ConceptIndex:
+def concepts_for(store: EvidenceStore | None) -> ConceptIndex:
     if store is not None:
         index = store.concept_index()
         if index.by_class:
@@ -169,6 +169,31 @@ class Validated:
     supersedes: list[str] = field(default_factory=list)  # earlier revisions this batch replaces
 
 
+@dataclass
+class Converted:
+    """A workbook read and converted: the part of validating it that does not depend on the graph (the
+    concepts cells name come from the vocabularies, which no batch changes). `wb` is None if unreadable."""
+
+    paths: list[Path]
+    report: Report
+    wb: Workbook | None = None
+    ext: Extraction | None = None
+    started: dt.datetime | None = None
+
+
+def convert_workbook(paths: Sequence[Path], concepts: ConceptIndex) -> Converted:
+    """Read and convert a workbook (see `validate_workbook`)."""
+    report = Report(input_name=", ".join(str(p) for p in paths))
+    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+    try:
+        wb = read_workbook(paths)
+    except UnreadableWorkbook as exc:
+        report.unreadable = True
+        report.extend([exc.finding])
+        return Converted(list(paths), report)
+    return Converted(list(paths), report, wb, convert(wb, concepts), started)
+
+
 def validate_workbook(paths: Sequence[Path], store: EvidenceStore | None = None,
                       reviewer: str | None = None, *, workbook_id: str | None = None,
                       fulltext: Path | None = None, engine: Engine = "sparql") -> Validated:
@@ -179,18 +204,20 @@ def validate_workbook(paths: Sequence[Path], store: EvidenceStore | None = None,
     a `fulltext` folder inside the CSV folder or beside the .xlsx, when there is one); `engine` is the SHACL
     engine (see the module's docstring).
     """
-    name = ", ".join(str(p) for p in paths)
-    report = Report(input_name=name)
-    try:
-        wb = read_workbook(paths)
-    except UnreadableWorkbook as exc:
-        report.unreadable = True
-        report.extend([exc.finding])
-        return Validated(report, None)
-    if fulltext is None:
-        fulltext = _fulltext_folder(paths)
-    return validate_read(wb, store, reviewer, workbook_id=workbook_id or default_workbook_id(paths),
-                         fulltext=fulltext, report=report, engine=engine)
+    return validate_converted(convert_workbook(paths, concepts_for(store)), store, reviewer, workbook_id=workbook_id,
+                              fulltext=fulltext, engine=engine)
+
+
+def validate_converted(converted: Converted, store: EvidenceStore | None = None, reviewer: str | None = None, *,
+                       workbook_id: str | None = None, fulltext: Path | None = None,
+                       engine: Engine = "sparql") -> Validated:
+    """`validate_workbook` of a workbook `convert_workbook` read and converted."""
+    if converted.wb is None or converted.ext is None or converted.started is None:
+        return Validated(converted.report, None)
+    paths = converted.paths
+    return validate_read(converted.wb, store, reviewer, workbook_id=workbook_id or default_workbook_id(paths),
+                         fulltext=_fulltext_folder(paths) if fulltext is None else fulltext,
+                         report=converted.report, engine=engine, converted=(converted.ext, converted.started))
 
 
 def _fulltext_folder(paths: Sequence[Path]) -> Path | None:
@@ -201,13 +228,17 @@ def _fulltext_folder(paths: Sequence[Path]) -> Path | None:
 
 def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | None, *, workbook_id: str,
                   fulltext: Path | None = None, report: Report | None = None, engine: Engine = "sparql",
-                  ) -> Validated:
-    """Validate a workbook already read (the reader's findings are in `wb.findings`)."""
+                  converted: tuple[Extraction, dt.datetime] | None = None) -> Validated:
+    """Validate a workbook already read (the reader's findings are in `wb.findings`), and converted if
+    `converted` gives its extraction and the time its reading began."""
     from .quotes import check_quotes
 
     report = report or Report(input_name=wb.name)
-    started = dt.datetime.now(dt.UTC).replace(microsecond=0)
-    ext = convert(wb, _concepts(store))
+    if converted is None:
+        started = dt.datetime.now(dt.UTC).replace(microsecond=0)
+        ext = convert(wb, concepts_for(store))
+    else:
+        ext, started = converted
     supersedes = [b for b in batches_of_workbook(store, workbook_id) if b != str(ext.batch)] if store else []
     replacing = [*supersedes, str(ext.batch)]
     quote_findings = check_quotes(ext, wb, fulltext) if fulltext is not None else []

@@ -87,7 +87,10 @@ def test_a_failed_write_stops_the_writer_and_names_the_store(tmp_path: Path) -> 
     assert not writer._thread.is_alive()
 
 
-def test_refused_workbook_writes_nothing_and_keeps_the_previous_store(tmp_path: Path) -> None:
+@pytest.mark.parametrize("bad", ["unknown-source-id", "binary-csv"], ids=["violation", "unreadable"])
+def test_refused_workbook_writes_nothing_and_keeps_the_previous_store(tmp_path: Path, bad: str) -> None:
+    """A refused workbook (a violation, or a workbook that cannot be read) stops the build where it is: the
+    workbook after it, already being read ahead, is not validated, and nothing is written."""
     data = tmp_path / "data" / "workbooks"
     shutil.copytree(FIXTURES / "good", data / "01-good")
     store_path = tmp_path / "var" / "store"  # its parent does not exist yet
@@ -96,10 +99,12 @@ def test_refused_workbook_writes_nothing_and_keeps_the_previous_store(tmp_path: 
     assert sorted(timings) == ["stage_s", "tail_s", "write_s"] and min(timings.values()) > 0
     before = quads(store_path)
     assert before
-    shutil.copytree(FIXTURES / "bad" / "unknown-source-id", data / "02-bad")
+    shutil.copytree(FIXTURES / "bad" / bad, data / "02-bad")
+    shutil.copy(FIXTURES / "good.xlsx", data / "03-good.xlsx")
     timings = {}
     results = build(store_path, tmp_path / "data", timings=timings)
     assert [r.imported for r in results] == [True, False]
+    assert results[1].report.unreadable == (bad == "binary-csv")
     assert timings == {}  # nothing was written
     assert quads(store_path) == before
     assert sorted(p.name for p in store_path.parent.iterdir()) == ["store"]

@@ -20,7 +20,7 @@ from graph.namespaces import ID, SH
 from graph.pipeline import DATA_DIR, workbooks_in
 from graph.shacl_sparql import SEVERITIES, Result, UnsupportedShape, compile_shapes, subclass_closure
 from graph.store import EvidenceStore
-from graph.validate import _concepts, ontology_graph, shacl_results, shapes_graph
+from graph.validate import concepts_for, ontology_graph, shacl_results, shapes_graph
 from graph.workbook import UnreadableWorkbook, read_workbook
 
 PREFIXES = """@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <http://example.org/> .
@@ -30,7 +30,7 @@ PREFIXES = """@prefix sh: <http://www.w3.org/ns/shacl#> . @prefix ex: <http://ex
 
 def both_engines(paths: list[Path], store: EvidenceStore | None) -> tuple[set[Result], set[Result]]:
     wb = read_workbook(paths)
-    ext = convert(wb, _concepts(store))
+    ext = convert(wb, concepts_for(store))
     add_provenance(ext, wb, "test", "0", dt.datetime(2024, 1, 1, tzinfo=dt.UTC), workbook_id="w")
     return set(shacl_results(ext, store, engine="sparql")), set(shacl_results(ext, store, engine="pyshacl"))
 
