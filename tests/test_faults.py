@@ -46,6 +46,18 @@ def graph_count(store: Backend, graph: str) -> int:
     return store.graph_quad_count(graph)
 
 
+def kill_after(script: str, args: list[str], delay: float) -> None:
+    """Run `python -c script args` from the project root, wait for its "ready" line, then SIGKILL it `delay`
+    seconds later (or find it done) and reap it."""
+    child = subprocess.Popen([sys.executable, "-c", script, *args], cwd=ROOT, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE)
+    assert child.stdout is not None
+    assert child.stdout.readline().strip() == b"ready"
+    time.sleep(delay)
+    child.send_signal(signal.SIGKILL)
+    child.communicate(timeout=30)
+
+
 # -- SIGKILL during an import ------------------------------------------------------------------------------
 
 CHILD = textwrap.dedent("""
@@ -92,13 +104,8 @@ def test_sigkill_during_import_leaves_batch_whole_or_absent(seed_store_path: Pat
             s.flush()
             del s
         method = "write_batch" if trial % 4 >= 2 else "replace_graph"
-        child = subprocess.Popen([sys.executable, "-c", CHILD, str(store_dir), str(new), BATCH, method], cwd=ROOT,
-                                 stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0, full * 0.6))  # 'ready' comes after start-up: the write takes the rest
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+        # 'ready' comes after start-up: the write takes the rest
+        kill_after(CHILD, [str(store_dir), str(new), BATCH, method], rng.uniform(0, full * 0.6))
         store = EvidenceStore(store_dir)  # opens cleanly (not read-only: it must recover the log)
         n = graph_count(store, BATCH)
         if n == BIG:
@@ -241,13 +248,7 @@ def test_sigkill_during_restore_leaves_the_old_store_or_the_new(tmp_path: Path) 
     for trial in range(12):
         store_dir = tmp_path / f"r{trial}" / "store"
         shutil.copytree(base, store_dir)
-        child = subprocess.Popen([sys.executable, "-c", RESTORE_CHILD, str(store_dir), str(tmp_path / "bk")],
-                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0, full * 0.8))
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+        kill_after(RESTORE_CHILD, [str(store_dir), str(tmp_path / "bk")], rng.uniform(0, full * 0.8))
         found = _quads(store_dir)
         assert found in (old, new), f"trial {trial}: {len(found)} quads, neither the old store nor the backup"
         outcomes["new" if found == new else "old"] += 1
@@ -303,13 +304,7 @@ def test_sigkill_during_build_leaves_the_old_store_or_the_new(seed_store_path: P
     for trial in range(10):
         store_dir = tmp_path / f"b{trial}" / "store"
         shutil.copytree(seed_store_path, store_dir)
-        child = subprocess.Popen([sys.executable, "-c", BUILD_CHILD, str(store_dir), str(data)],
-                                 cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-        assert child.stdout is not None
-        assert child.stdout.readline().strip() == b"ready"
-        time.sleep(rng.uniform(0, full * 0.9))
-        child.send_signal(signal.SIGKILL)
-        child.communicate(timeout=30)
+        kill_after(BUILD_CHILD, [str(store_dir), str(data)], rng.uniform(0, full * 0.9))
         found = _quads(store_dir)
         if found != old:
             assert _signature(found) == new, f"trial {trial}: {len(found)} quads, neither the old graph nor the new"
