@@ -115,9 +115,8 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
     `cmokg import` would. A reader thread reads and converts the next workbooks meanwhile (`_read_ahead`).
     The graph built so far is staged in memory (about 0.4 KB per triple), where the validation of the next
     workbook looks it up; each imported batch is also handed to a writer thread that bulk-loads it, in
-    chunks, into a private folder (see `_Writer`). That folder replaces `store_path` only
-    when every workbook was imported; if any workbook is refused, it is deleted and the previous store is left
-    as it was.
+    chunks, into a private folder (see `_Writer`). That folder replaces `store_path` only when every workbook
+    was imported; if any workbook is refused, it is deleted and the previous store is left as it was.
 
     `timings`, when given, receives the seconds spent staging (reading, converting, validating, handing
     batches to the writer: "stage_s"), the writer's busy time (its bulk loads, on its own thread while the
