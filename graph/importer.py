@@ -141,8 +141,18 @@ class Extraction:
 
     def add(self, triple: tuple[Node, Node, Node]) -> None:
         """Add a triple given as rdflib terms."""
-        self.lines[" ".join(_nt(t) for t in triple) + " .\n"] = None
-        self._store = self._graph = None
+        self.extend([triple])
+
+    def extend(self, triples: Iterable[tuple[Node, Node, Node]]) -> None:
+        """Add triples given as rdflib terms. A store already built gets them too (parsed as strictly), so
+        that it can be built ahead of the provenance (`graph.validate.convert_workbook`)."""
+        new = [line for line in (" ".join(_nt(t) for t in triple) + " .\n" for triple in triples)
+               if line not in self.lines]
+        self.lines.update(dict.fromkeys(new))
+        self._graph = None
+        if self._store is not None and new:
+            self._store.load("".join(new).encode("utf-8"), ox.RdfFormat.N_TRIPLES,
+                             to_graph=ox.NamedNode(str(self.batch)))
 
     def __len__(self) -> int:
         return len(self.lines)
@@ -216,6 +226,18 @@ PARTS_OF_MECHANISM = (("resource", str(CMO.hasResource), str(CMO.MechanismResour
 CONCEPT_PROPERTIES = {"setting": str(CMO.inSetting), "framework_resource": str(CMO.drawsOn),
                       "interpretive_level": str(CMO.interpretiveLevel), "relevance": str(CMO.relevance),
                       "rigour": str(CMO.rigour)}
+# The IRIs and path keys the row loops write, as strings once: a namespace lookup (`CMO.X`) builds and checks a
+# URIRef each time, which was a fifth of the conversion.
+K = {name: str(iri) for name, iri in {
+    "Document": CMO.Document, "Person": PROV.Person, "CMOConfiguration": CMO.CMOConfiguration,
+    "Mechanism": CMO.Mechanism, "ProgrammeTheory": CMO.ProgrammeTheory, "Agent": PROV.Agent,
+    "EvidenceFragment": CMO.EvidenceFragment, "SpecificResource": OA.SpecificResource,
+    "TextQuoteSelector": OA.TextQuoteSelector, "gYear": XSD.gYear, "anyURI": XSD.anyURI, "date": XSD.date,
+    "identifiers": f"{PRISM.doi}|{FABIO.hasPubMedId}|{FABIO.hasURL}", "citedBy": f"^{CITO.cites}",
+    "mechanismParts": f"{CMO.hasResource}|{CMO.hasReasoning}", "bearing": f"^{CMO.supports}|^{CMO.refutes}",
+    "bearsOn": f"{CMO.supports}|{CMO.refutes}",
+}.items()}
+SOURCE, CMOC, EVIDENCE = f"{ID}source/", f"{ID}cmoc/", f"{ID}evidence/"
 
 
 class _Builder:
@@ -269,7 +291,7 @@ class _Builder:
     def sources(self) -> None:
         for row in self.wb.rows("sources"):
             key = row.get("source_id")
-            s = self.node(str(source_iri(key)) if key else f"{ID}source/row-{row.number}", row, str(CMO.Document))
+            s = self.node(SOURCE + slug(key) if key else f"{SOURCE}row-{row.number}", row, K["Document"])
             self.text(s, P["identifier"], row, "source_id")
             self.column(s, P["type"], "type")
             klass = DOC_CLASSES.get(row.get("type").strip().lower())
@@ -279,13 +301,13 @@ class _Builder:
             self.text(s, P["authorList"], row, "authors")
             self.column(s, P["creator"], "authors")
             for author in split_cell(row.get("authors")):
-                person = self.node(f"{ID}person/{slug(author) or 'unknown'}", row, str(PROV.Person))
+                person = self.node(f"{ID}person/{slug(author) or 'unknown'}", row, K["Person"])
                 self.add(person, P["label"], literal(author))
                 self.ref(s, P["creator"], person, author, "authors")
             self.column(s, P["year"], "year")
             year = row.get("year")
             if year:
-                self.add(s, P["year"], literal(year, str(XSD.gYear) if re.fullmatch(r"\d{4}", year) else None))
+                self.add(s, P["year"], literal(year, K["gYear"] if re.fullmatch(r"\d{4}", year) else None))
             self.text(s, P["venue"], row, "venue")
             self.column(s, P["doi"], "doi")
             doi = DOI_PREFIX.sub("", row.get("doi")).strip()
@@ -296,55 +318,55 @@ class _Builder:
             url = row.get("url")
             if url:
                 ok = re.fullmatch(r"https?://\S+", url) is not None
-                self.add(s, P["url"], literal(url, str(XSD.anyURI) if ok else None))
-            self.column(s, f"{PRISM.doi}|{FABIO.hasPubMedId}|{FABIO.hasURL}", "doi")
-            self.column(s, f"^{CITO.cites}", "cited_by")
+                self.add(s, P["url"], literal(url, K["anyURI"] if ok else None))
+            self.column(s, K["identifiers"], "doi")
+            self.column(s, K["citedBy"], "cited_by")
             for citing in split_cell(row.get("cited_by")):
-                citing_iri = str(source_iri(citing))
+                citing_iri = SOURCE + slug(citing)
                 self.add(citing_iri, P["cites"], f"<{s}>")
-                self.ext.raw[(s, f"^{CITO.cites}", citing_iri)] = citing
+                self.ext.raw[(s, K["citedBy"], citing_iri)] = citing
 
     def cmocs(self) -> None:
         for row in self.wb.rows("cmocs"):
             key, source_id = row.get("cmoc_id"), row.get("source_id")
-            c = self.node(str(cmoc_iri(key)) if key else f"{ID}cmoc/row-{row.number}", row,
-                          str(CMO.CMOConfiguration))
+            c = self.node(CMOC + slug(key) if key else f"{CMOC}row-{row.number}", row,
+                          K["CMOConfiguration"])
             self.text(c, P["identifier"], row, "cmoc_id")
             self.column(c, P["statedIn"], "source_id")
             if source_id:
-                self.ref(c, P["statedIn"], str(source_iri(source_id)), source_id, "source_id")
+                self.ref(c, P["statedIn"], SOURCE + slug(source_id), source_id, "source_id")
             self.text(c, P["authorLabel"], row, "label")
             self.text(c, P["statement"], row, "statement")
             self._parts(c, c, row, PARTS_OF_CMOC)
-            m = self.node(f"{c}/mechanism", row, str(CMO.Mechanism))
+            m = self.node(f"{c}/mechanism", row, K["Mechanism"])
             self.add(c, P["hasMechanism"], f"<{m}>")
-            self.column(m, f"{CMO.hasResource}|{CMO.hasReasoning}", "mechanism_resource")
+            self.column(m, K["mechanismParts"], "mechanism_resource")
             self._parts(c, m, row, PARTS_OF_MECHANISM)
             self.concept(c, row, "setting")
             self.concept(c, row, "framework_resource")
             self.column(c, P["leadsTo"], "leads_to")
             for target in split_cell(row.get("leads_to")):
-                self.ref(c, P["leadsTo"], str(cmoc_iri(target)), target, "leads_to")
+                self.ref(c, P["leadsTo"], CMOC + slug(target), target, "leads_to")
             self.column(c, P["refines"], "programme_theory")
             theory = row.get("programme_theory")
             if theory:
                 t = self.node(f"{ID}theory/{slug(source_id) or 'unknown'}/{slug(theory)}", row,
-                              str(CMO.ProgrammeTheory))
+                              K["ProgrammeTheory"])
                 self.add(t, P["label"], literal(theory))
                 if source_id:
-                    self.add(t, P["theoryOf"], f"<{source_iri(source_id)}>")
+                    self.add(t, P["theoryOf"], f"<{SOURCE}{slug(source_id)}>")
                 self.ref(c, P["refines"], t, theory, "programme_theory")
             self.column(c, P["extractedBy"], "extracted_by")
             who = row.get("extracted_by")
             if who:
-                a = self.node(str(agent_iri(who)), row, str(PROV.Agent))
+                a = self.node(str(agent_iri(who)), row, K["Agent"])
                 self.add(a, P["label"], literal(who))
                 self.ref(c, P["extractedBy"], a, who, "extracted_by")
             self.column(c, P["created"], "extracted_on")
             on = row.get("extracted_on")
             if on:
                 self.add(c, P["created"], _date_literal(on))
-            self.column(c, f"^{CMO.supports}|^{CMO.refutes}", "cmoc_id")
+            self.column(c, K["bearing"], "cmoc_id")
 
     def _parts(self, cmoc: str, owner: str, row: Row, parts: Iterable[tuple[str, str, str, str]]) -> None:
         """The described parts of a CMOC (context, outcome) or of its mechanism (resource, reasoning)."""
@@ -358,25 +380,25 @@ class _Builder:
     def evidence(self) -> None:
         for row in self.wb.rows("evidence"):
             key = row.get("evidence_id")
-            e = self.node(str(evidence_iri(key)) if key else f"{ID}evidence/row-{row.number}", row,
-                          str(CMO.EvidenceFragment))
+            e = self.node(EVIDENCE + slug(key) if key else f"{EVIDENCE}row-{row.number}", row,
+                          K["EvidenceFragment"])
             self.text(e, P["identifier"], row, "evidence_id")
             relation = {"supports": P["supports"], "refutes": P["refutes"]}.get(row.get("relation").strip().lower())
             # the fragment bears on no CMOC: blame the relation if it is unusable, else the missing cmoc_id
-            self.column(e, f"{CMO.supports}|{CMO.refutes}", "relation" if relation is None else "cmoc_id")
+            self.column(e, K["bearsOn"], "relation" if relation is None else "cmoc_id")
             for pred in (P["supports"], P["refutes"]):
                 self.column(e, pred, "cmoc_id")
             if relation is not None and row.get("cmoc_id"):
-                self.ref(e, relation, str(cmoc_iri(row.get("cmoc_id"))), row.get("cmoc_id"), "cmoc_id")
-            target = self.node(f"{e}/target", row, str(OA.SpecificResource))
+                self.ref(e, relation, CMOC + slug(row.get("cmoc_id")), row.get("cmoc_id"), "cmoc_id")
+            target = self.node(f"{e}/target", row, K["SpecificResource"])
             self.add(e, P["hasTarget"], f"<{target}>")
             self.column(target, P["hasSource"], "source_id")
             if row.get("source_id"):
-                self.ref(target, P["hasSource"], str(source_iri(row.get("source_id"))), row.get("source_id"),
+                self.ref(target, P["hasSource"], SOURCE + slug(row.get("source_id")), row.get("source_id"),
                          "source_id")
             self.column(target, P["hasSelector"], "quote")
             if row.get("quote"):
-                q = self.node(f"{e}/quote", row, str(OA.TextQuoteSelector))
+                q = self.node(f"{e}/quote", row, K["TextQuoteSelector"])
                 self.add(target, P["hasSelector"], f"<{q}>")
                 self.text(q, P["exact"], row, "quote")
             self.text(e, P["page"], row, "page")
@@ -388,7 +410,7 @@ class _Builder:
 
 def _date_literal(text: str) -> str:
     try:
-        return literal(dt.date.fromisoformat(text).isoformat(), str(XSD.date))
+        return literal(dt.date.fromisoformat(text).isoformat(), K["date"])
     except ValueError:
         return literal(text)
 
@@ -416,34 +438,35 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
     """
     from .batches import workbook_iri
 
-    g, batch = ext, ext.batch
-    if workbook_id is not None:
-        g.add((batch, PROV.specializationOf, workbook_iri(workbook_id)))
-    for old in revision_of:
-        g.add((batch, PROV.wasRevisionOf, URIRef(old)))
+    batch = ext.batch
     ended = dt.datetime.now(dt.UTC).replace(microsecond=0)  # HermiT rejects sub-millisecond digits
     agent = agent_iri(reviewer)
     activity = URIRef(f"{batch}/activity")
-    g.add((batch, RDF.type, CMO.ImportBatch))
-    g.add((batch, RDF.type, PROV.Entity))
-    g.add((batch, RDFS.label, Literal(workbook.name)))
-    g.add((batch, CMO.sourceFileName, Literal(";".join(p.name for p in workbook.paths))))
-    g.add((batch, CMO.sha256, Literal(workbook.sha256)))
-    g.add((batch, CMO.shapesVersion, Literal(shapes_version)))
-    g.add((batch, CMO.softwareVersion, Literal(__version__)))
-    g.add((batch, PROV.wasAttributedTo, agent))
-    g.add((batch, PROV.generatedAtTime, Literal(ended.isoformat(), datatype=XSD.dateTime)))
-    g.add((batch, PROV.wasGeneratedBy, activity))
-    g.add((activity, RDF.type, PROV.Activity))
-    g.add((activity, PROV.startedAtTime, Literal(started.isoformat(), datatype=XSD.dateTime)))
-    g.add((activity, PROV.endedAtTime, Literal(ended.isoformat(), datatype=XSD.dateTime)))
-    g.add((activity, PROV.wasAssociatedWith, agent))
-    g.add((agent, RDF.type, PROV.Agent))
-    labelled = f"<{agent}> <{RDFS.label}> "
-    if not any(line.startswith(labelled) for line in ext.lines):
-        g.add((agent, RDFS.label, Literal(reviewer)))
+    triples: list[tuple[Node, Node, Node]] = []
+    if workbook_id is not None:
+        triples.append((batch, PROV.specializationOf, workbook_iri(workbook_id)))
+    triples += [(batch, PROV.wasRevisionOf, URIRef(old)) for old in revision_of]
+    triples += [
+        (batch, RDF.type, CMO.ImportBatch),
+        (batch, RDF.type, PROV.Entity),
+        (batch, RDFS.label, Literal(workbook.name)),
+        (batch, CMO.sourceFileName, Literal(";".join(p.name for p in workbook.paths))),
+        (batch, CMO.sha256, Literal(workbook.sha256)),
+        (batch, CMO.shapesVersion, Literal(shapes_version)),
+        (batch, CMO.softwareVersion, Literal(__version__)),
+        (batch, PROV.wasAttributedTo, agent),
+        (batch, PROV.generatedAtTime, Literal(ended.isoformat(), datatype=XSD.dateTime)),
+        (batch, PROV.wasGeneratedBy, activity),
+        (activity, RDF.type, PROV.Activity),
+        (activity, PROV.startedAtTime, Literal(started.isoformat(), datatype=XSD.dateTime)),
+        (activity, PROV.endedAtTime, Literal(ended.isoformat(), datatype=XSD.dateTime)),
+        (activity, PROV.wasAssociatedWith, agent),
+        (agent, RDF.type, PROV.Agent),
+    ]
+    if not ext.select(f"SELECT ?l WHERE {{ <{agent}> <{RDFS.label}> ?l }} LIMIT 1"):
+        triples.append((agent, RDFS.label, Literal(reviewer)))
+    ext.extend(triples)
     # count includes this triple itself
-    g.add((batch, CMO.tripleCount, Literal(len(g) + 1, datatype=XSD.integer)))
-
+    ext.add((batch, CMO.tripleCount, Literal(len(ext) + 1, datatype=XSD.integer)))
 
 __all__ = ["Extraction", "add_provenance", "convert", "literal", "path_key", "to_ox"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from functools import lru_cache
 
 from rdflib import Namespace
 from rdflib.namespace import DCTERMS, OWL, PROV, RDF, RDFS, SKOS, XSD
@@ -41,6 +42,7 @@ PREFIXES: dict[str, str] = {
 _NON_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
+@lru_cache(maxsize=1 << 16)  # the same keys recur on every row that refers to them
 def slug(text: str) -> str:
     """A stable IRI segment: NFKD, ASCII-folded, lower case, runs of other characters become '-'."""
     folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()

@@ -73,18 +73,20 @@ def _commit(store: EvidenceStore, validated: Validated,
     result.replaced = store.has_graph(result.batch) or bool(result.superseded)
     result.triples = len(ext)
     data = ext.nt()
-    _write(store, result.batch, data, result.superseded)
+    ext.store  # noqa: B018  (built by the validation) has parsed these very bytes strictly
+    _write(store, result.batch, data, result.superseded, checked=True)
     result.imported = True
     if also is not None:
         also(result.batch, data, [*result.superseded, result.batch] if result.replaced else [])
     return result
 
 
-def _write(store: Backend, batch: str, data: bytes, supersedes: Sequence[str]) -> None:
+def _write(store: Backend, batch: str, data: bytes, supersedes: Sequence[str], *, checked: bool = False) -> None:
     """The batch's N-Triples as its named graph, dropping the batches it supersedes, in one transaction: the
-    embedded store's fast path, or one SPARQL update (one request) on a remote store."""
+    embedded store's fast path, or one SPARQL update (one request) on a remote store. `checked`: the bytes
+    were already parsed strictly (see `EvidenceStore.write_batch`)."""
     if isinstance(store, EvidenceStore):
-        store.write_batch(batch, data, supersedes)
+        store.write_batch(batch, data, supersedes, checked=checked)
         return
     drops = "".join(f"DROP SILENT GRAPH <{g}> ;\n" for g in [*supersedes, batch])
     store.update(f"{drops}INSERT DATA {{ GRAPH <{batch}> {{\n{data.decode('utf-8')}\n}} }}")

@@ -191,7 +191,9 @@ def convert_workbook(paths: Sequence[Path], concepts: ConceptIndex) -> Converted
         report.unreadable = True
         report.extend([exc.finding])
         return Converted(list(paths), report)
-    return Converted(list(paths), report, wb, convert(wb, concepts), started)
+    ext = convert(wb, concepts)
+    ext.store  # noqa: B018  parsed here, on the build's reader thread (`Extraction.extend` keeps it whole)
+    return Converted(list(paths), report, wb, ext, started)
 
 
 def validate_workbook(paths: Sequence[Path], store: EvidenceStore | None = None,

@@ -6,8 +6,9 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import pyoxigraph as ox
 from rdflib import Literal
-from rdflib.namespace import RDF, XSD
+from rdflib.namespace import PROV, RDF, XSD
 
 from graph.namespaces import ID, OA
 from graph.pipeline import import_workbook
@@ -78,3 +79,28 @@ def test_positions_conform_to_the_shapes(tmp_path: Path) -> None:
     assert (position, RDF.type, OA.TextPositionSelector) in g
     assert g.value(position, OA.start).datatype == XSD.nonNegativeInteger  # type: ignore[union-attr]
     assert g.value(position, OA.end) != Literal(0)
+
+
+def test_the_triples_validated_are_the_triples_written(tmp_path: Path, schema_store: EvidenceStore) -> None:
+    """The extraction's validation store is parsed when the workbook is converted (ahead, in a build); the
+    position selectors and the provenance added afterwards must reach it too, or SHACL would judge less than
+    what is written. A revision adds prov:wasRevisionOf as well."""
+    folder = fulltext_workbook(tmp_path)
+    assert import_workbook(schema_store, [folder], reviewer="r").imported
+    cmocs = folder / "cmocs.csv"
+    cmocs.write_text(cmocs.read_text(encoding="utf-8").replace("feel hope", "feel hopeful"), encoding="utf-8")
+    validated = validate_workbook([folder], schema_store, reviewer="r")
+    ext = validated.extraction
+    assert ext is not None and validated.report.conforms and validated.supersedes
+    batch = ox.NamedNode(str(ext.batch))
+    parsed = ox.Store()  # a store of its own, so that literals are canonical on both sides (e.g. times in Z)
+    parsed.load(ext.nt(), ox.RdfFormat.N_TRIPLES, to_graph=batch)
+    expected = set(parsed)
+    assert set(ext.store.quads_for_pattern(None, None, None, batch)) == expected
+    kinds = {(q.predicate.value, q.object.value) for q in expected if q.predicate.value == str(RDF.type)}
+    assert (str(RDF.type), str(OA.TextPositionSelector)) in kinds
+    assert any(q.predicate.value == str(PROV.wasRevisionOf) for q in expected)
+    result = import_workbook(schema_store, [folder], reviewer="r")
+    assert result.imported and result.batch is not None
+    written = set(schema_store.ox.quads_for_pattern(None, None, None, ox.NamedNode(result.batch)))
+    assert {(q.subject, q.predicate) for q in written} == {(q.subject, q.predicate) for q in expected}
