@@ -33,7 +33,7 @@ from generate import generate, write_workbook  # noqa: E402
 from graph.importer import add_provenance, convert  # noqa: E402
 from graph.pipeline import build  # noqa: E402
 from graph.store import EvidenceStore  # noqa: E402
-from graph.validate import (  # noqa: E402  # noqa: E402
+from graph.validate import (  # noqa: E402
     _focus,
     _load_neighbourhood,
     compiled_shapes,

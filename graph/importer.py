@@ -41,16 +41,12 @@ def split_cell(text: str) -> list[str]:
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
-def source_iri(source_id: str) -> URIRef:
-    return ID[f"source/{slug(source_id)}"]
-
-
-def cmoc_iri(cmoc_id: str) -> URIRef:
-    return ID[f"cmoc/{slug(cmoc_id)}"]
+# The keyed rows' IRIs: a prefix and the slug of the row's key.
+SOURCE, CMOC, EVIDENCE = f"{ID}source/", f"{ID}cmoc/", f"{ID}evidence/"
 
 
 def evidence_iri(evidence_id: str) -> URIRef:
-    return ID[f"evidence/{slug(evidence_id)}"]
+    return URIRef(EVIDENCE + slug(evidence_id))
 
 
 def agent_iri(who: str) -> URIRef:
@@ -237,7 +233,6 @@ K = {name: str(iri) for name, iri in {
     "mechanismParts": f"{CMO.hasResource}|{CMO.hasReasoning}", "bearing": f"^{CMO.supports}|^{CMO.refutes}",
     "bearsOn": f"{CMO.supports}|{CMO.refutes}",
 }.items()}
-SOURCE, CMOC, EVIDENCE = f"{ID}source/", f"{ID}cmoc/", f"{ID}evidence/"
 
 
 class _Builder:
@@ -468,5 +463,6 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
     ext.extend(triples)
     # count includes this triple itself
     ext.add((batch, CMO.tripleCount, Literal(len(ext) + 1, datatype=XSD.integer)))
+
 
 __all__ = ["Extraction", "add_provenance", "convert", "literal", "path_key", "to_ox"]
