@@ -2,7 +2,8 @@
 
 Every import is one named graph `id:batch/{hash}`. A workbook keeps its identity across revisions through
 its *workbook id* (by default the file name without extension, or the folder name for a folder of CSVs):
-each batch is `prov:specializationOf <id:workbook/{slug(workbook id)}>`. Importing a workbook whose id
+each batch is `prov:specializationOf <id:workbook/{slug(workbook id)}>` (a workbook id with no letters or
+digits, such as `★.xlsx`, is named by a hash of it instead: `id:workbook/_{hash}`). Importing a workbook whose id
 already has a batch in the store supersedes that batch: the new batch is `prov:wasRevisionOf` the old
 one, and the old graph is dropped in the same transaction that writes the new one.
 
@@ -12,6 +13,8 @@ never by the size of the store.
 
 from __future__ import annotations
 
+import hashlib
+import unicodedata
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -20,12 +23,19 @@ import pyoxigraph as ox
 from rdflib import Graph, URIRef
 from rdflib.namespace import RDF
 
+from .backend import StoreError
 from .namespaces import BATCH_PREFIX, ID, slug
 from .store import EvidenceStore
 
 
 def workbook_iri(workbook_id: str) -> URIRef:
-    return ID[f"workbook/{slug(workbook_id) or 'unnamed'}"]
+    """The workbook a batch is a revision of: `id:workbook/{slug}`, or, when the id has no letters or digits
+    to slug, `id:workbook/_{hash}` (a slug never holds '_'): distinct ids never share a workbook by accident."""
+    key = slug(workbook_id)
+    if not key:
+        digest = hashlib.sha256(unicodedata.normalize("NFC", workbook_id).encode("utf-8")).hexdigest()
+        key = f"_{digest[:16]}"
+    return ID[f"workbook/{key}"]
 
 
 def default_workbook_id(paths: Sequence[Path]) -> str:
@@ -152,15 +162,31 @@ def _graph_size(store: EvidenceStore, batch: str) -> int:
     return int(n.value) if isinstance(n, ox.Literal) else 0
 
 
+class AmbiguousBatch(StoreError):
+    """A batch named by a prefix of its hash that several batches share. A StoreError, so that a command that
+    does not catch it still reports it as bad usage (exit 2) with its message."""
+
+    def __init__(self, name: str, candidates: Sequence[str]) -> None:
+        self.name = name
+        self.candidates = list(candidates)
+        super().__init__(f"batch {name!r} is ambiguous: {len(self.candidates)} batches start with it "
+                         f"({', '.join(self.candidates)}); give more of its hash")
+
+
 def resolve_batch(store: EvidenceStore, name: str) -> str | None:
-    """A batch by full IRI, by its hash (or a unique prefix of it), or by `id:batch/...`."""
+    """A batch by full IRI, by its hash (or a unique prefix of it), or by `id:batch/...`.
+
+    None when no batch matches; AmbiguousBatch (listing the candidates) when a prefix matches several.
+    """
     if name.startswith(BATCH_PREFIX):
         return name if store.has_graph(name) else None
     key = name.removeprefix("id:batch/").strip().lower()
     if not key:
         return None
-    matches = [b.iri for b in store.batches() if b.iri[len(BATCH_PREFIX):].startswith(key)]
-    return matches[0] if len(matches) == 1 else None
+    matches = sorted(b.iri for b in store.batches() if b.iri[len(BATCH_PREFIX):].startswith(key))
+    if len(matches) > 1:
+        raise AmbiguousBatch(name, matches)
+    return matches[0] if matches else None
 
 
 def retract(store: EvidenceStore, batch: str, *, force: bool = False) -> RetractResult:

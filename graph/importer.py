@@ -3,6 +3,9 @@
 The conversion never refuses a row: whatever a reviewer typed becomes triples, and SHACL judges them.
 Where a cell cannot become a well-typed value (an unknown concept, a malformed date), the importer writes
 something SHACL will reject, and `Extraction.locate` maps the result back to sheet, row and column.
+Two things only the conversion can see are reported by it (`Extraction.findings`): a key or name with no
+letter or digit to make an IRI of, and a key that makes the same IRI as an earlier row's different key
+(`fx_c1` after `fx-c1`); a row of the latter kind is not converted, like a duplicate row.
 
 Triples are written directly as N-Triples lines: Oxigraph parses them (in Rust) into the in-memory store
 validation queries and into the embedded store, with no per-term Python objects, which were the cost of
@@ -14,6 +17,7 @@ from __future__ import annotations
 
 import datetime as dt
 import getpass
+import hashlib
 import os
 import re
 from collections.abc import Iterable, Sequence
@@ -26,6 +30,7 @@ from rdflib.term import Node
 
 from . import __version__
 from .namespaces import BATCH_PREFIX, CITO, CMO, FABIO, ID, OA, PRISM, SH, slug
+from .report import Finding
 from .vocab import ConceptIndex
 from .workbook import Row, Workbook
 
@@ -41,7 +46,8 @@ def split_cell(text: str) -> list[str]:
     return [part.strip() for part in text.split(";") if part.strip()]
 
 
-# The keyed rows' IRIs: a prefix and the slug of the row's key.
+# The keyed rows' IRIs: a prefix and the slug of the row's key; a row whose key is blank, or has no letter
+# or digit, is `{prefix}_row-{row number}` (a slug never holds '_', so no key can name it).
 SOURCE, CMOC, EVIDENCE = f"{ID}source/", f"{ID}cmoc/", f"{ID}evidence/"
 
 
@@ -50,10 +56,12 @@ def evidence_iri(evidence_id: str) -> URIRef:
 
 
 def agent_iri(who: str) -> URIRef:
+    """An ORCID, or `id:agent/{slug}`; a name with no letter or digit (a reviewer given on the command line;
+    in a cell it is a violation) is named by a hash of it, so that two such names stay two agents."""
     m = ORCID.match(who.strip())
     if m:
         return URIRef(f"https://orcid.org/{m.group(1)}")
-    return ID[f"agent/{slug(who) or 'unknown'}"]
+    return ID[f"agent/{slug(who) or '_' + hashlib.sha256(who.encode('utf-8')).hexdigest()[:16]}"]
 
 
 def batch_iri(sha256: str) -> URIRef:
@@ -123,8 +131,10 @@ class Extraction:
 
     `lines` holds the triples as N-Triples lines (an ordered set). `origins` maps a subject IRI to (sheet,
     row); `cells` maps (subject IRI, path key) to a column; `raw` maps (subject IRI, path key, value IRI) to
-    the cell text that named the value. `store` is an in-memory Oxigraph store holding the triples in the
-    named graph `batch`, for validation and for the checks against the graph.
+    the cell text that named the value; `rows` maps (sheet, row) to the node a converted keyed row defines.
+    `findings` are the violations only the conversion sees (see the module's docstring). `store` is an
+    in-memory Oxigraph store holding the triples in the named graph `batch`, for validation and for the
+    checks against the graph.
     """
 
     batch: URIRef
@@ -132,6 +142,8 @@ class Extraction:
     origins: dict[str, tuple[str, int]] = field(default_factory=dict)
     cells: dict[tuple[str, str], str] = field(default_factory=dict)
     raw: dict[tuple[str, str, str], str] = field(default_factory=dict)
+    rows: dict[tuple[str, int], str] = field(default_factory=dict)  # (sheet, row) -> the node a keyed row defines
+    findings: list[Finding] = field(default_factory=list)  # what the conversion found wrong with keys and names
     _store: ox.Store | None = field(default=None, repr=False)
     _graph: Graph | None = field(default=None, repr=False)
 
@@ -245,6 +257,7 @@ class _Builder:
         self.ext = Extraction(batch_iri(workbook.sha256))
         self.out = self.ext.lines
         self._concept_cache: dict[tuple[str, str], str] = {}
+        self._keys: dict[str, tuple[int, str]] = {}  # keyed node IRI -> (row, key) of the row defining it
 
     # -- helpers that remember where a triple came from ---------------------------------------------
     def add(self, s: str, p: str, o: str) -> None:
@@ -271,6 +284,38 @@ class _Builder:
         self.add(subject, pred, f"<{obj}>")
         self.ext.raw[(subject, pred, obj)] = text
 
+    def fault(self, row: Row, column: str, text: str, message: str, focus: str | None = None) -> None:
+        self.ext.findings.append(Finding("Violation", message, sheet=row.sheet, row=row.number, column=column,
+                                         value=text, focus_node=focus, origin="reader"))
+
+    def named(self, prefix: str, text: str, row: Row, column: str, what: str = "") -> str | None:
+        """`prefix` + the slug of a key or name typed in a cell; None, and a violation, if it has no letter
+        or digit to make one of (an empty slug would make every such cell name one shared node)."""
+        name = slug(text)
+        if name:
+            return prefix + name
+        self.fault(row, column, text, f"{what or column} '{text}' has no letter or digit to identify it by "
+                   "(punctuation, symbols and emoji are left out of identifiers): add some")
+        return None
+
+    def keyed(self, prefix: str, row: Row, column: str, klass: str) -> str | None:
+        """The node a keyed row defines; None (the row is not converted) if its key makes the same IRI as
+        the different key of an earlier row: merging the two would fault the earlier row for cells it has."""
+        key = row.get(column)
+        iri = self.named(prefix, key, row, column) if key else None
+        if iri is None:
+            iri = f"{prefix}_row-{row.number}"
+        elif iri in self._keys:
+            first, other = self._keys[iri]
+            self.fault(row, column, key, f"{column} '{key}' makes the same identifier as '{other}' in row {first} "
+                       f"(<{iri}>): keys differing only in case, accents, spaces or punctuation name one "
+                       "thing; give this row another key, or refer to that row's", iri)
+            return None
+        else:
+            self._keys[iri] = (row.number, key)
+        self.ext.rows[(row.sheet, row.number)] = iri
+        return self.node(iri, row, klass)
+
     def concept(self, subject: str, row: Row, column: str) -> None:
         pred = CONCEPT_PROPERTIES[column]
         self.column(subject, pred, column)
@@ -285,8 +330,9 @@ class _Builder:
     # -- sheets -------------------------------------------------------------------------------------
     def sources(self) -> None:
         for row in self.wb.rows("sources"):
-            key = row.get("source_id")
-            s = self.node(SOURCE + slug(key) if key else f"{SOURCE}row-{row.number}", row, K["Document"])
+            s = self.keyed(SOURCE, row, "source_id", K["Document"])
+            if s is None:
+                continue
             self.text(s, P["identifier"], row, "source_id")
             self.column(s, P["type"], "type")
             klass = DOC_CLASSES.get(row.get("type").strip().lower())
@@ -296,7 +342,10 @@ class _Builder:
             self.text(s, P["authorList"], row, "authors")
             self.column(s, P["creator"], "authors")
             for author in split_cell(row.get("authors")):
-                person = self.node(f"{ID}person/{slug(author) or 'unknown'}", row, K["Person"])
+                named = self.named(f"{ID}person/", author, row, "authors", "the author")
+                if named is None:
+                    continue
+                person = self.node(named, row, K["Person"])
                 self.add(person, P["label"], literal(author))
                 self.ref(s, P["creator"], person, author, "authors")
             self.column(s, P["year"], "year")
@@ -317,19 +366,23 @@ class _Builder:
             self.column(s, K["identifiers"], "doi")
             self.column(s, K["citedBy"], "cited_by")
             for citing in split_cell(row.get("cited_by")):
-                citing_iri = SOURCE + slug(citing)
+                citing_iri = self.named(SOURCE, citing, row, "cited_by", "the source_id")
+                if citing_iri is None:
+                    continue
                 self.add(citing_iri, P["cites"], f"<{s}>")
                 self.ext.raw[(s, K["citedBy"], citing_iri)] = citing
 
     def cmocs(self) -> None:
         for row in self.wb.rows("cmocs"):
-            key, source_id = row.get("cmoc_id"), row.get("source_id")
-            c = self.node(CMOC + slug(key) if key else f"{CMOC}row-{row.number}", row,
-                          K["CMOConfiguration"])
+            source_id = row.get("source_id")
+            c = self.keyed(CMOC, row, "cmoc_id", K["CMOConfiguration"])
+            if c is None:
+                continue
             self.text(c, P["identifier"], row, "cmoc_id")
             self.column(c, P["statedIn"], "source_id")
-            if source_id:
-                self.ref(c, P["statedIn"], SOURCE + slug(source_id), source_id, "source_id")
+            source = self.named(SOURCE, source_id, row, "source_id") if source_id else None
+            if source is not None:
+                self.ref(c, P["statedIn"], source, source_id, "source_id")
             self.text(c, P["authorLabel"], row, "label")
             self.text(c, P["statement"], row, "statement")
             self._parts(c, c, row, PARTS_OF_CMOC)
@@ -341,19 +394,22 @@ class _Builder:
             self.concept(c, row, "framework_resource")
             self.column(c, P["leadsTo"], "leads_to")
             for target in split_cell(row.get("leads_to")):
-                self.ref(c, P["leadsTo"], CMOC + slug(target), target, "leads_to")
+                cmoc = self.named(CMOC, target, row, "leads_to", "the cmoc_id")
+                if cmoc is not None:
+                    self.ref(c, P["leadsTo"], cmoc, target, "leads_to")
             self.column(c, P["refines"], "programme_theory")
             theory = row.get("programme_theory")
-            if theory:
-                t = self.node(f"{ID}theory/{slug(source_id) or 'unknown'}/{slug(theory)}", row,
-                              K["ProgrammeTheory"])
+            named = self.named(f"{ID}theory/{slug(source_id) or 'unknown'}/", theory, row,
+                               "programme_theory") if theory else None
+            if theory and named is not None:
+                t = self.node(named, row, K["ProgrammeTheory"])
                 self.add(t, P["label"], literal(theory))
-                if source_id:
-                    self.add(t, P["theoryOf"], f"<{SOURCE}{slug(source_id)}>")
+                if source is not None:
+                    self.add(t, P["theoryOf"], f"<{source}>")
                 self.ref(c, P["refines"], t, theory, "programme_theory")
             self.column(c, P["extractedBy"], "extracted_by")
             who = row.get("extracted_by")
-            if who:
+            if who and (ORCID.match(who.strip()) or self.named("", who, row, "extracted_by")):
                 a = self.node(str(agent_iri(who)), row, K["Agent"])
                 self.add(a, P["label"], literal(who))
                 self.ref(c, P["extractedBy"], a, who, "extracted_by")
@@ -374,23 +430,24 @@ class _Builder:
 
     def evidence(self) -> None:
         for row in self.wb.rows("evidence"):
-            key = row.get("evidence_id")
-            e = self.node(EVIDENCE + slug(key) if key else f"{EVIDENCE}row-{row.number}", row,
-                          K["EvidenceFragment"])
+            e = self.keyed(EVIDENCE, row, "evidence_id", K["EvidenceFragment"])
+            if e is None:
+                continue
             self.text(e, P["identifier"], row, "evidence_id")
             relation = {"supports": P["supports"], "refutes": P["refutes"]}.get(row.get("relation").strip().lower())
             # the fragment bears on no CMOC: blame the relation if it is unusable, else the missing cmoc_id
             self.column(e, K["bearsOn"], "relation" if relation is None else "cmoc_id")
             for pred in (P["supports"], P["refutes"]):
                 self.column(e, pred, "cmoc_id")
-            if relation is not None and row.get("cmoc_id"):
-                self.ref(e, relation, CMOC + slug(row.get("cmoc_id")), row.get("cmoc_id"), "cmoc_id")
+            cmoc = self.named(CMOC, row.get("cmoc_id"), row, "cmoc_id") if row.get("cmoc_id") else None
+            if relation is not None and cmoc is not None:
+                self.ref(e, relation, cmoc, row.get("cmoc_id"), "cmoc_id")
             target = self.node(f"{e}/target", row, K["SpecificResource"])
             self.add(e, P["hasTarget"], f"<{target}>")
             self.column(target, P["hasSource"], "source_id")
-            if row.get("source_id"):
-                self.ref(target, P["hasSource"], SOURCE + slug(row.get("source_id")), row.get("source_id"),
-                         "source_id")
+            source = self.named(SOURCE, row.get("source_id"), row, "source_id") if row.get("source_id") else None
+            if source is not None:
+                self.ref(target, P["hasSource"], source, row.get("source_id"), "source_id")
             self.column(target, P["hasSelector"], "quote")
             if row.get("quote"):
                 q = self.node(f"{e}/quote", row, K["TextQuoteSelector"])

@@ -39,14 +39,44 @@ PREFIXES: dict[str, str] = {
     "sh": str(SH),
 }
 
-_NON_ALNUM = re.compile(r"[^a-z0-9]+")
+_SEPARATORS = re.compile(r"[^a-z0-9\u0080-\U0010ffff]+")  # runs of ASCII characters other than letters and digits
 
 
 @lru_cache(maxsize=1 << 16)  # the same keys recur on every row that refers to them
 def slug(text: str) -> str:
-    """A stable IRI segment: NFKD, ASCII-folded, lower case, runs of other characters become '-'."""
-    folded = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode("ascii").lower()
-    return _NON_ALNUM.sub("-", folded).strip("-")
+    """A stable IRI segment: NFKD, lower case, runs of ASCII characters other than letters and digits become '-'.
+
+    What decomposes to ASCII keeps its ASCII letters and digits and loses its accents (`Calderón` ->
+    `calderon`, `ﬁ` -> `fi`). Letters and digits with no ASCII decomposition are kept, case-folded, with the
+    marks that go with them, and recomposed (NFC): `研究一`, `иванов-иван`, `дослідження`, `øster`, `strasse`
+    (ß folds to ss). Every other non-ASCII character (symbols, punctuation such as `’` or `—`, emoji) is
+    dropped without a trace, as it always was: `O’Brien` -> `obrien`. For a text made of ASCII and of
+    letters that decompose to ASCII letters and accents, this is exactly the ASCII-only slug of earlier
+    versions, so the IRIs already minted do not change. The result may be empty (a text with no letters or
+    digits): callers must not use an empty slug as an identifier.
+    """
+    if text.isascii():  # the common case, at the speed of earlier versions
+        return _SEPARATORS.sub("-", text.lower()).strip("-")
+    out: list[str] = []
+    attached = False  # whether a combining mark here belongs to a kept non-ASCII letter (and is kept)
+    for ch in unicodedata.normalize("NFKD", text):
+        if ch < "\x80":
+            out.append(ch.lower())
+            attached = False
+        elif unicodedata.category(ch)[0] == "M":
+            if attached:
+                out.append(ch)
+        elif unicodedata.category(ch)[0] in "LN":
+            for c in unicodedata.normalize("NFKD", ch.casefold()):
+                if c < "\x80":
+                    out.append(c)
+                    attached = False
+                elif unicodedata.category(c)[0] in "LNM":
+                    out.append(c)
+                    attached = True
+        else:
+            attached = False
+    return _SEPARATORS.sub("-", unicodedata.normalize("NFC", "".join(out))).strip("-")
 
 
 def sparql_prologue() -> str:

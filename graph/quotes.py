@@ -1,7 +1,10 @@
 """Checking quotes against the full text of their source, and recording where they were found.
 
 The full text of a source is a plain-text UTF-8 file `{source_id}.txt` in a folder (given with the workbook
-or as `fulltext/` beside it). A quote and the text are compared after normalising what typesetting changes:
+or as `fulltext/` beside it). A source id is never used as a path: it is looked up among the `.txt` files
+the folder itself holds, by their names (exactly, else as the graph matches ids: by slug), and a file that
+resolves outside the folder (a symbolic link) is not read. An id that names no file there (`../x`,
+`/etc/x`) simply has no full text. A quote and the text are compared after normalising what typesetting changes:
 Unicode compatibility forms (ligatures such as "ﬁ"), curly quotes, dashes, non-breaking and other spaces,
 soft hyphens, and runs of whitespace; case is kept. A quote found is recorded as an `oa:TextPositionSelector`
 beside its `oa:TextQuoteSelector`, with the character offsets (`oa:start`, `oa:end`) of the passage in the
@@ -19,7 +22,7 @@ from pathlib import Path
 from rdflib import Literal, URIRef
 from rdflib.namespace import RDF, XSD
 
-from .importer import Extraction, evidence_iri
+from .importer import Extraction
 from .namespaces import OA, slug
 from .report import Finding
 from .workbook import Workbook
@@ -104,14 +107,19 @@ def closest_passage(quote: str, text: Normalised, original: str, width: int = 0)
 def check_quotes(ext: Extraction, wb: Workbook, folder: Path) -> list[Finding]:
     """Check each evidence row's quote against `{source_id}.txt` in `folder`; record positions found."""
     findings: list[Finding] = []
-    texts: dict[str, tuple[str, Normalised] | None] = {}
+    files = FullTexts(folder)
+    texts: dict[Path, tuple[str, Normalised] | None] = {}
     for row in wb.rows("evidence"):
         source_id, quote, key = row.get("source_id"), row.get("quote"), row.get("evidence_id")
-        if not source_id or not quote or not key:
+        evidence = ext.rows.get(("evidence", row.number))  # None: a row not converted (a duplicate key)
+        if not source_id or not quote or not key or evidence is None:
             continue
-        if source_id not in texts:
-            texts[source_id] = _read_text(folder, source_id, findings, row.number)
-        loaded = texts[source_id]
+        path = files.find(source_id)
+        if path is None:
+            continue  # no full text supplied for this source: nothing to check
+        if path not in texts:
+            texts[path] = _read_text(path, source_id, findings, row.number)
+        loaded = texts[path]
         if loaded is None:
             continue
         original, norm = loaded
@@ -121,13 +129,13 @@ def check_quotes(ext: Extraction, wb: Workbook, folder: Path) -> list[Finding]:
             findings.append(Finding(
                 "Warning",
                 f"the quote of evidence '{key}' does not occur in the full text of {source_id} "
-                f"({source_id}.txt), even after normalising spaces, ligatures, dashes and quotes; the closest "
+                f"({path.name}), even after normalising spaces, ligatures, dashes and quotes; the closest "
                 f"passage ({ratio:.0%} similar) reads: \"{passage}\"",
                 sheet="evidence", row=row.number, column="quote", value=quote[:200], origin="quotes"))
             continue
         start, end = found
-        target = URIRef(f"{evidence_iri(key)}/target")
-        position = URIRef(f"{evidence_iri(key)}/position")
+        target = URIRef(f"{evidence}/target")
+        position = URIRef(f"{evidence}/position")
         ext.add((target, OA.hasSelector, position))
         ext.add((position, RDF.type, OA.TextPositionSelector))
         ext.add((position, OA.start, Literal(start, datatype=XSD.nonNegativeInteger)))
@@ -138,11 +146,42 @@ def check_quotes(ext: Extraction, wb: Workbook, folder: Path) -> list[Finding]:
     return findings
 
 
-def _read_text(folder: Path, source_id: str, findings: list[Finding], row: int) -> tuple[str, Normalised] | None:
-    candidates = [folder / f"{source_id}.txt", folder / f"{slug(source_id)}.txt"]
-    path = next((p for p in candidates if p.is_file()), None)
-    if path is None:
-        return None  # no full text supplied for this source: nothing to check
+class FullTexts:
+    """The `.txt` files directly inside a folder, found by the source id their name gives."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder = folder.resolve()
+        self.by_name: dict[str, Path] = {}
+        self.by_slug: dict[str, list[Path]] = {}
+        try:
+            entries = sorted(self.folder.iterdir())
+        except OSError:
+            entries = []
+        for p in entries:
+            if p.suffix != ".txt" or not p.stem:
+                continue
+            self.by_name[p.stem] = p
+            key = slug(p.stem)
+            if key:
+                self.by_slug.setdefault(key, []).append(p)
+
+    def find(self, source_id: str) -> Path | None:
+        """The file of this source: named `{source_id}.txt`, else the one file whose name has the same slug;
+        None if there is none (or several), or if it is not a regular file inside the folder."""
+        path = self.by_name.get(source_id)
+        if path is None:
+            same = self.by_slug.get(slug(source_id), [])
+            path = same[0] if len(same) == 1 else None
+        if path is None:
+            return None
+        try:
+            resolved = path.resolve(strict=True)
+        except (OSError, RuntimeError):
+            return None
+        return path if resolved.is_relative_to(self.folder) and resolved.is_file() else None
+
+
+def _read_text(path: Path, source_id: str, findings: list[Finding], row: int) -> tuple[str, Normalised] | None:
     data = path.read_bytes()[: MAX_TEXT_CHARS * 4]
     try:
         text = data.decode("utf-8-sig")

@@ -247,11 +247,12 @@ def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | Non
     add_provenance(ext, wb, reviewer or default_reviewer(), shapes_version(), started,
                    workbook_id=workbook_id, revision_of=supersedes)
     report.extend(wb.findings)
+    report.extend(ext.findings)
     shacl = validate_extraction(ext, store, replacing, engine)
-    # A missing column is reported once, not once per row; a cell the reader already faulted is not
-    # faulted again by SHACL.
+    # A missing column is reported once, not once per row; a cell the reader (or the conversion) already
+    # faulted is not faulted again by SHACL.
     missing = {(sheet, col) for sheet, cols in wb.missing_columns.items() for col in cols}
-    seen = {(f.sheet, f.row, f.column) for f in wb.findings if f.severity == "Violation"}
+    seen = {(f.sheet, f.row, f.column) for f in [*wb.findings, *ext.findings] if f.severity == "Violation"}
     for f in shacl:
         if (f.sheet, f.column) in missing or (f.sheet, f.row, f.column) in seen:
             continue
@@ -312,7 +313,11 @@ def graph_findings(ext: Extraction, store: EvidenceStore | None, supersedes: Seq
         sheet, column = keyed[s]
         _, row = ext.origins[s]
         key = _key(ext, s, default=s)
-        out.append(Finding("Violation", f"{column} '{key}' is already in the graph, described otherwise (batch "
+        theirs = sorted({_value(r["k"]) for r in store.select(
+            f"SELECT ?k WHERE {{ GRAPH ?g {{ <{s}> <{DCTERMS.identifier}> ?k }} "
+            f"VALUES ?g {{ {' '.join(f'<{b}>' for b in batches)} }} }}")} - {key})
+        as_key = f" as '{', '.join(theirs)}' (the same identifier)" if theirs else ""
+        out.append(Finding("Violation", f"{column} '{key}' is already in the graph{as_key}, described otherwise (batch "
                            f"{', '.join(batches)}): refer to it without repeating its row, choose another key, "
                            "or correct it by re-importing that batch's workbook under its own name",
                            sheet=sheet, row=row, column=column, value=key, focus_node=s, path=KEY_COLLISION,

@@ -3,10 +3,14 @@ oa:TextPositionSelector, and a quote not found reported (with the closest passag
 
 from __future__ import annotations
 
+import io
+import json
 import shutil
+import zipfile
 from pathlib import Path
 
 import pyoxigraph as ox
+import pytest
 from rdflib import Literal
 from rdflib.namespace import PROV, RDF, XSD
 
@@ -103,3 +107,59 @@ def test_the_triples_validated_are_the_triples_written(tmp_path: Path, schema_st
     result = _commit(schema_store, validated)  # what import_workbook writes, without validating anew
     assert result.imported and result.batch == batch.value
     assert set(schema_store.ox.quads_for_pattern(None, None, None, batch)) == expected
+
+
+SECRET = "Training made conversations feel natural. The server's private notes."
+
+
+@pytest.mark.parametrize("how", ["relative", "absolute", "symlink"])
+def test_a_source_id_never_reads_a_file_outside_the_fulltext_folder(tmp_path: Path, how: str) -> None:
+    """A source id is looked up among the folder's own files, never used as a path: `../../secret` and
+    `/abs/secret` name no file there (no full text, nothing checked), and a link out of the folder is not read."""
+    folder = fulltext_workbook(tmp_path)
+    (tmp_path / "secret.txt").write_text(SECRET, encoding="utf-8")
+    source = {"relative": "../../secret", "absolute": str(tmp_path / "secret"), "symlink": "fx-study"}[how]
+    if how == "symlink":
+        (folder / "fulltext" / "fx-study.txt").unlink()
+        (folder / "fulltext" / "fx-study.txt").symlink_to(tmp_path / "secret.txt")
+    evidence = folder / "evidence.csv"
+    evidence.write_text(evidence.read_text(encoding="utf-8").replace(",fx-study,", f",{source},"), encoding="utf-8")
+    result = validate_workbook([folder], None, reviewer="r")
+    assert result.extraction is not None
+    # fx-e1's quote is in the secret file, fx-e3's is not: neither is found nor reported as not found
+    assert [f for f in result.report.findings if f.origin == "quotes"] == []
+    assert (None, RDF.type, OA.TextPositionSelector) not in result.extraction.graph
+
+
+def test_full_texts_are_found_by_the_slug_of_their_name(tmp_path: Path) -> None:
+    folder = fulltext_workbook(tmp_path)
+    (folder / "fulltext" / "fx-study.txt").rename(folder / "fulltext" / "FX_Study.txt")
+    result = validate_workbook([folder], None, reviewer="r")
+    assert result.extraction is not None
+    position = ID["evidence/fx-e1/position"]
+    assert (position, RDF.type, OA.TextPositionSelector) in result.extraction.graph
+    assert {(f.sheet, f.row, f.column) for f in result.report.findings if f.origin == "quotes"} == {
+        ("evidence", 4, "quote")}
+
+
+def test_an_uploaded_workbook_cannot_read_server_files_either(tmp_path: Path, schema_store: EvidenceStore) -> None:
+    """The same through /review (no token needed): a zip with a fulltext/ folder and a source id that is a path."""
+    from webapp import create_app
+
+    (tmp_path / "secret.txt").write_text(SECRET, encoding="utf-8")
+    folder = fulltext_workbook(tmp_path)
+    evidence = folder / "evidence.csv"
+    for source in ("../../../../../../../../.." + str(tmp_path / "secret"), str(tmp_path / "secret")):
+        evidence.write_text((GOOD / "evidence.csv").read_text(encoding="utf-8").replace(",fx-study,", f",{source},"),
+                            encoding="utf-8")
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w") as zf:
+            for p in sorted(folder.glob("*.csv")):
+                zf.write(p, p.name)
+            zf.writestr("fulltext/fx-study.txt", STUDY)
+        app = create_app({"TESTING": True, "CMOKG_STORE_OBJECT": schema_store, "CMOKG_QUERY_WORKERS": 0})
+        r = app.test_client().post("/review", data={"workbook": (io.BytesIO(buf.getvalue()), "upload.zip"),
+                                                    "format": "json"})
+        assert r.status_code in (200, 422), r.status_code
+        results = json.loads(r.data)["results"]
+        assert results and [f for f in results if f["origin"] == "quotes"] == []

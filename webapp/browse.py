@@ -16,6 +16,7 @@ import pyoxigraph as ox
 from flask import Blueprint, current_app, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 
+from graph.namespaces import slug as make_slug
 from graph.namespaces import sparql_prologue
 
 from . import get_store
@@ -26,7 +27,12 @@ PAGE_SIZE = 50
 MAX_PAGE = 100_000
 SEARCH_MIN, SEARCH_MAX = 2, 200
 PER_RESOURCE = 12  # CMOCs listed under each framework resource before "all N"
-SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,199}")
+
+
+def is_slug(text: str) -> bool:
+    """Whether `text` is an IRI segment as `graph.namespaces.slug` makes them (letters of any script, digits
+    and '-', lower case): its own slug, at most 200 characters."""
+    return 0 < len(text) <= 200 and make_slug(text) == text
 
 
 class BadParameter(ValueError):
@@ -94,9 +100,9 @@ def slug_param(args: MultiDict[str, str], name: str, example: str) -> str | None
     raw = args.get(name, "").strip()
     if not raw:
         return None
-    if not SLUG.fullmatch(raw):
+    if not is_slug(raw):
         raise BadParameter(f"{name}: {raw[:60]!r} is not a concept name as used in URLs "
-                           f"(lower-case letters, digits and '-', e.g. {example})")
+                           f"(lower-case letters of any script, digits and '-', e.g. {example})")
     return raw
 
 
@@ -237,7 +243,7 @@ def _review_counts(reviews: list[str]) -> dict[str, dict[str, str | None]]:
 @bp.route("/reviews/<slug>")
 def review_page(slug: str) -> Any:
     """One review: its CMOCs grouped by programme theory, and its sources."""
-    node = ox.NamedNode(id_iri("source/" + slug)) if SLUG.fullmatch(slug) else None
+    node = ox.NamedNode(id_iri("source/" + slug)) if is_slug(slug) else None
     info = select(f"SELECT ?r {BIBLIO_COLUMNS} WHERE {{ ?r a cmo:Review BIND(?r AS ?src) {BIBLIO} }} GROUP BY ?r",
                   r=node) if node else []
     if not info:
