@@ -13,6 +13,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
+import shutil
+import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
@@ -29,6 +32,7 @@ QueryResult = ox.QuerySolutions | ox.QueryBoolean | ox.QueryTriples
 Row = dict[str, ox.NamedNode | ox.BlankNode | ox.Literal | None]
 
 BACKUP_DATA = "quads.nq"
+STAGING_PREFIX = "urn:cmokg:staging:"
 BACKUP_MANIFEST = "manifest.json"
 
 
@@ -57,6 +61,8 @@ def quads_to_nq(quads: Iterable[ox.Quad]) -> bytes:
 
 class Backend(ABC):
     """What cmokg needs from a quad store. Subclasses implement the abstract primitives."""
+
+    takes_default_graph = True  # False where only named graphs can be written (Virtuoso)
 
     # -- primitives ---------------------------------------------------------------------------------
     @abstractmethod
@@ -202,19 +208,41 @@ class Backend(ABC):
     # -- backup and restore: one portable format for every backend ------------------------------------
     def backup(self, directory: Path) -> dict[str, object]:
         """Write every quad as N-Quads into `directory` (which must not exist) with a manifest of counts and
-        a checksum; the format is the same for every backend, so a backup restores into any of them."""
+        a checksum; the format is the same for every backend, so a backup restores into any of them.
+
+        The backup is written into a private folder beside `directory` and renamed to it once complete: a
+        failure (a full disk, a lost connection) leaves nothing behind, and the same command can be run again."""
         directory = Path(directory)
-        if directory.exists():
+        if directory.exists() or directory.is_symlink():
             raise StoreError(f"{directory} exists: a backup goes into a new folder")
-        directory.mkdir(parents=True)
-        data = directory / BACKUP_DATA
-        with data.open("wb") as fh:
-            self.dump(fh, ox.RdfFormat.N_QUADS)
-        digest = hashlib.sha256(data.read_bytes()).hexdigest()
-        quads = sum(1 for _ in ox.parse(path=str(data), format=ox.RdfFormat.N_QUADS))
-        manifest: dict[str, object] = {"format": "application/n-quads", "file": BACKUP_DATA, "quads": quads,
-                                       "sha256": digest, "graphs": len(self.named_graphs())}
-        (directory / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+        partial = directory.with_name(f".{directory.name}.partial-{uuid.uuid4().hex[:12]}")
+        try:
+            directory.parent.mkdir(parents=True, exist_ok=True)
+            partial.mkdir()
+        except OSError as exc:
+            raise StoreError(f"cannot create the backup folder {directory}: {exc.strerror or exc}") from None
+        try:
+            data = partial / BACKUP_DATA
+            with data.open("wb") as fh:
+                self.dump(fh, ox.RdfFormat.N_QUADS)
+            digest = hashlib.sha256()
+            with data.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+            quads = sum(1 for _ in ox.parse(path=str(data), format=ox.RdfFormat.N_QUADS))
+            manifest: dict[str, object] = {"format": "application/n-quads", "file": BACKUP_DATA, "quads": quads,
+                                           "sha256": digest.hexdigest(), "graphs": len(self.named_graphs())}
+            (partial / BACKUP_MANIFEST).write_text(json.dumps(manifest, indent=2) + "\n", encoding="utf-8")
+            if directory.exists() or directory.is_symlink():
+                raise StoreError(f"{directory} exists: a backup goes into a new folder")
+            partial.rename(directory)
+        except OSError as exc:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise StoreError(f"writing the backup to {directory} failed: {exc.strerror or exc}; "
+                             "no backup was left there") from None
+        except BaseException:
+            shutil.rmtree(partial, ignore_errors=True)
+            raise
         return manifest
 
     @staticmethod
@@ -227,24 +255,106 @@ class Backend(ABC):
             manifest = json.loads(manifest_path.read_text(encoding="utf-8"))
         except (ValueError, UnicodeDecodeError) as exc:
             raise StoreError(f"{manifest_path}: not JSON ({exc}); nothing was restored") from None
+        except OSError as exc:
+            raise StoreError(f"{manifest_path}: cannot be read ({exc.strerror or exc}); nothing was restored") from None
         if not isinstance(manifest, dict):
             raise StoreError(f"{manifest_path}: not a manifest object; nothing was restored")
+        quads, sha = manifest.get("quads"), manifest.get("sha256")
+        if type(quads) is not int or quads < 0:
+            raise StoreError(f"{manifest_path}: \"quads\" must be a whole number of quads, not {quads!r}; "
+                             "nothing was restored")
+        if not isinstance(sha, str) or not re.fullmatch(r"[0-9a-f]{64}", sha):
+            raise StoreError(f"{manifest_path}: \"sha256\" must be 64 lowercase hexadecimal digits, not {sha!r}; "
+                             "nothing was restored")
         digest = hashlib.sha256()
-        with data.open("rb") as fh:
-            for chunk in iter(lambda: fh.read(1 << 20), b""):
-                digest.update(chunk)
-        if digest.hexdigest() != manifest.get("sha256"):
+        try:
+            with data.open("rb") as fh:
+                for chunk in iter(lambda: fh.read(1 << 20), b""):
+                    digest.update(chunk)
+        except OSError as exc:
+            raise StoreError(f"{data}: cannot be read ({exc.strerror or exc}); nothing was restored") from None
+        if digest.hexdigest() != sha:
             raise StoreError(f"{data}: checksum does not match the manifest; nothing was restored")
         return data, manifest
 
+    @classmethod
+    def parsed_backup(cls, directory: Path) -> tuple[list[ox.Quad], dict[str, Any]]:
+        """The quads of a verified backup, every one parsed and counted against the manifest before anything
+        is touched: a malformed or truncated file is refused here."""
+        data, manifest = cls.verified_backup(Path(directory))
+        try:
+            quads = list(ox.parse(path=str(data), format=ox.RdfFormat.N_QUADS))
+        except (SyntaxError, ValueError) as exc:
+            raise StoreError(f"{data}: {exc}; nothing was restored") from None
+        if any(isinstance(q.graph_name, ox.BlankNode) for q in quads):
+            raise StoreError(f"{data}: a graph named by a blank node cannot be restored; nothing was restored")
+        if len(quads) != manifest["quads"]:
+            raise StoreError(f"{data}: {len(quads)} quads read, the manifest says {manifest['quads']}; "
+                             "nothing was restored")
+        return quads, manifest
+
+    def remove_staging(self) -> list[str]:
+        """Drop the staging graphs an interrupted push or restore left behind; returns their IRIs."""
+        found = self.query(f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} "
+                           f'FILTER(STRSTARTS(STR(?g), "{STAGING_PREFIX}")) }}', union=False)
+        assert isinstance(found, ox.QuerySolutions)
+        graphs = sorted(g.value for row in found if isinstance(g := row[0], ox.NamedNode))
+        for g in graphs:
+            self.drop_graph(g)
+        return graphs
+
     def restore(self, directory: Path) -> int:
         """Replace the store's content with a backup made by `backup`; returns the number of quads restored.
-        The checksum is verified before anything is cleared."""
-        data, manifest = self.verified_backup(Path(directory))
-        self.clear()
-        self.add_quads(data.read_bytes(), ox.RdfFormat.N_QUADS)
+
+        The whole backup is parsed and counted first (a damaged one is refused with the store untouched); then
+        every graph is loaded into a staging graph of its own, and one final update drops what the store held
+        and moves the staging graphs into place. A failure while loading leaves the previous content (and
+        perhaps staging graphs, which the next push or restore removes); the final update is one request."""
+        quads, manifest = self.parsed_backup(Path(directory))
+        if not self.takes_default_graph and any(isinstance(q.graph_name, ox.DefaultGraph) for q in quads):
+            raise StoreError(f"{directory}: the backup holds quads in the default graph, and this store takes "
+                             "named graphs only; nothing was restored")
+        self.remove_staging()
+        token = STAGING_PREFIX + "restore-" + uuid.uuid4().hex
+        targets: dict[ox.NamedNode | ox.BlankNode | ox.DefaultGraph, str] = {}  # graph -> its staging graph
+        for q in quads:
+            if q.graph_name not in targets:
+                targets[q.graph_name] = f"{token}-{len(targets)}"
+        staged = [ox.Quad(q.subject, q.predicate, q.object, ox.NamedNode(targets[q.graph_name])) for q in quads]
+        try:
+            if staged:
+                self.add_quads(quads_to_nq(staged), ox.RdfFormat.N_QUADS)
+        except BaseException as exc:
+            left = ""
+            try:
+                for stage in targets.values():
+                    self.drop_graph(stage)
+            except Exception:  # the store is unreachable: say what may be left
+                left = (f"; staging graphs {token}-* may be left there, and the next `cmokg push` or "
+                        "`cmokg restore` removes them")
+            if isinstance(exc, Exception):
+                raise StoreError(f"restoring {directory} failed while loading: {exc}; the store still holds "
+                                 f"its previous content{left}") from None
+            raise
+        ops = [f"DROP SILENT GRAPH <{g}>" for g in self.named_graphs()
+               if ox.NamedNode(g) not in targets and not g.startswith(STAGING_PREFIX)]
+        ops += self._clear_default_ops()
+        for graph, stage in targets.items():
+            target = "DEFAULT" if isinstance(graph, ox.DefaultGraph) else f"GRAPH {graph}"
+            ops.append(f"MOVE SILENT GRAPH <{stage}> TO {target}")
+        try:
+            self.update(" ;\n".join(ops))
+        except (StoreError, OSError) as exc:
+            raise StoreError(f"restoring {directory} failed at the final switch: {exc}; that switch is one "
+                             "request: check the store's quad count to see whether it holds the previous "
+                             f"content or the backup (staging graphs {token}-* may be left, and the next "
+                             "`cmokg push` or `cmokg restore` removes them)") from None
         self.flush()
         count = self.quad_count()
-        if count != manifest.get("quads"):
-            raise StoreError(f"restored {count} quads, the backup holds {manifest.get('quads')}")
+        if count != manifest["quads"]:
+            raise StoreError(f"restored {count} quads, the backup holds {manifest['quads']}")
         return count
+
+    def _clear_default_ops(self) -> list[str]:
+        """The update operations that empty the default graph before a restore (where it holds data of its own)."""
+        return ["DROP SILENT DEFAULT"]

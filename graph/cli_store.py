@@ -9,8 +9,10 @@ is not given.
 from __future__ import annotations
 
 import argparse
+import functools
 import io
 import os
+import urllib.parse
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -18,27 +20,68 @@ from typing import Any
 import pyoxigraph as ox
 
 from .backend import Backend, StoreError
+from .namespaces import BASE, BATCH_PREFIX
 from .remote import DEFAULT_CHUNK, DIALECTS, RemoteStore
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
 
+def endpoint_url(text: str) -> str:
+    """An argparse type: an http(s) URL with a host."""
+    try:
+        parts = urllib.parse.urlsplit(text)
+        host = parts.hostname
+    except ValueError:
+        host = None
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not host:
+        raise argparse.ArgumentTypeError(f"{text!r} is not an http(s) URL with a host "
+                                         "(e.g. http://127.0.0.1:7878/query)")
+    return text
+
+
+def positive_int(text: str) -> int:
+    """An argparse type: a whole number of at least 1."""
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of at least 1")
+    return value
+
+
 def _endpoint_options(p: argparse.ArgumentParser, required: bool) -> None:
-    p.add_argument("--endpoint", metavar="URL", required=required,
+    p.add_argument("--endpoint", metavar="URL", required=required, type=endpoint_url,
                    help="SPARQL query endpoint (e.g. http://127.0.0.1:7878/query, http://host:8890/sparql)")
-    p.add_argument("--update-endpoint", metavar="URL",
+    p.add_argument("--update-endpoint", metavar="URL", type=endpoint_url,
                    help="SPARQL update endpoint (default: /update beside an Oxigraph /query, /sparql-auth for "
                         "Virtuoso)")
     p.add_argument("--dialect", choices=DIALECTS, help="server kind (default: detected from the Server header)")
     p.add_argument("--user", help="user for HTTP digest authentication (Virtuoso: dba)")
     p.add_argument("--password", help="password (default: $CMOKG_ENDPOINT_PASSWORD)")
-    p.add_argument("--chunk", type=int, default=DEFAULT_CHUNK, help="triples per write request")
+    p.add_argument("--chunk", type=positive_int, default=DEFAULT_CHUNK, help="triples per write request")
 
 
 def open_remote(args: argparse.Namespace) -> RemoteStore:
+    """The endpoint as a store, checked to answer SPARQL queries (StoreError, exit 2, where it does not)."""
     password = args.password if args.password is not None else os.environ.get("CMOKG_ENDPOINT_PASSWORD")
-    return RemoteStore(args.endpoint, args.update_endpoint, dialect=args.dialect, user=args.user,
-                       password=password, chunk=args.chunk)
+    remote = RemoteStore(args.endpoint, args.update_endpoint, dialect=args.dialect, user=args.user,
+                         password=password, chunk=args.chunk)
+    remote.check_query_endpoint()
+    return remote
+
+
+def is_cmokg_graph(iri: str) -> bool:
+    """A graph cmokg writes: an import batch, the ontology or the vocabularies (by its IRI)."""
+    return iri.startswith((BATCH_PREFIX, BASE + "graph/"))
+
+
+def cmokg_graphs(store: Backend) -> set[str]:
+    """The store's cmokg graphs: named as cmokg names them, or describing themselves as an import batch."""
+    described = store.select("SELECT DISTINCT ?g WHERE { GRAPH ?g { ?g a cmo:ImportBatch } }")
+    return {g for g in store.named_graphs() if is_cmokg_graph(g)} | {
+        g.value for row in described if isinstance(g := row["g"], ox.NamedNode)}
 
 
 def _local(args: argparse.Namespace, *, read_only: bool, must_exist: bool = True) -> Backend:
@@ -47,13 +90,30 @@ def _local(args: argparse.Namespace, *, read_only: bool, must_exist: bool = True
     return _open(args, read_only=read_only, must_exist=must_exist)
 
 
+def _endpoint_errors(command: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """A request the endpoint rejects as malformed (HTTP 400) is a StoreError (exit 2), not a traceback."""
+    @functools.wraps(command)
+    def run(args: argparse.Namespace) -> int:
+        try:
+            return command(args)
+        except SyntaxError as exc:
+            raise StoreError(f"the endpoint rejected a request: {str(exc)[:300]}") from None
+    return run
+
+
+@_endpoint_errors
 def cmd_push(args: argparse.Namespace) -> int:
     """Each named graph of the local store replaces its namesake on the endpoint (one batch at a time, each
-    switched in one step), then the endpoint's triple count per graph is checked against the local one."""
+    switched in one step); then the endpoint's cmokg graphs that the local store no longer holds (retracted or
+    superseded batches) are dropped, other graphs on the endpoint are kept. Finally the set of cmokg graphs
+    and the triple count per graph are checked against the local store."""
     from .cli import OK, REFUSED, err, out
 
     local = _local(args, read_only=True)
     remote = open_remote(args)
+    leftovers = remote.remove_staging()
+    if leftovers:
+        err.print(f"removed {len(leftovers)} staging graph(s) an interrupted push or restore had left", markup=False)
     graphs = local.named_graphs()
     mismatches = []
     total = 0
@@ -67,14 +127,27 @@ def cmd_push(args: argparse.Namespace) -> int:
             mismatches.append((graph, expected, got))
         if err.is_terminal:
             err.print(f"pushed {i}/{len(graphs)} {graph}: {got} triples", markup=False)
+    stale = sorted(cmokg_graphs(remote) - set(graphs))
+    for graph in stale:
+        remote.drop_graph(graph)
+        err.print(f"dropped {graph} from the endpoint: the local store no longer holds it", markup=False)
     for graph, expected, got in mismatches:
         err.print(f"count mismatch in {graph}: {expected} local, {got} on the endpoint", markup=False)
-    if mismatches:
+    there = cmokg_graphs(remote) | set(remote.named_graphs())
+    missing, extra = sorted(set(graphs) - there), sorted(cmokg_graphs(remote) - set(graphs))
+    for graph in missing:
+        err.print(f"graph mismatch: {graph} is in the local store but not on the endpoint", markup=False)
+    for graph in extra:
+        err.print(f"graph mismatch: {graph} is on the endpoint but not in the local store", markup=False)
+    if mismatches or missing or extra:
         return REFUSED
-    out.print(f"pushed {len(graphs)} graph(s), {total} triples to {args.endpoint}; counts verified", markup=False)
+    dropped = f", dropped {len(stale)} graph(s) no longer in the local store" if stale else ""
+    out.print(f"pushed {len(graphs)} graph(s), {total} triples to {args.endpoint}{dropped}; graphs and counts "
+              "verified", markup=False)
     return OK
 
 
+@_endpoint_errors
 def cmd_backup(args: argparse.Namespace) -> int:
     from .cli import OK, out
 
@@ -85,6 +158,7 @@ def cmd_backup(args: argparse.Namespace) -> int:
     return OK
 
 
+@_endpoint_errors
 def cmd_restore(args: argparse.Namespace) -> int:
     from .cli import OK, out
 

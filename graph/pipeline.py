@@ -18,7 +18,7 @@ import pyoxigraph as ox
 
 from .backend import Backend
 from .report import Report
-from .store import EvidenceStore, StoreError, swap_in
+from .store import EvidenceStore, StoreError, check_target, replacing, swap_in
 from .validate import (
     Converted,
     Engine,
@@ -126,34 +126,35 @@ def build(store_path: Path, data_dir: Path = DATA_DIR, reviewer: str = "cmokg bu
     """
     results: list[ImportResult] = []
     started = time.perf_counter()
-    staged = EvidenceStore(None)
-    load_schema(staged)
-    building = store_path.with_name(store_path.name + ".building")
-    shutil.rmtree(building, ignore_errors=True)
-    store_path.parent.mkdir(parents=True, exist_ok=True)
-    writer = _Writer(building)
-    try:
-        schema = staged.ox.dump(format=ox.RdfFormat.N_QUADS)  # the ontology and vocabularies
-        assert schema is not None
-        writer.add_quads(schema)
-        for converted in _read_ahead(workbooks_in(data_dir), concepts_for(staged)):
-            if progress:
-                progress(converted.paths[0].name)
-            result = _commit(staged, validate_converted(converted, staged, reviewer, engine=engine), writer.put)
-            results.append(result)
-            if not result.imported:
-                writer.abandon()
-                shutil.rmtree(building, ignore_errors=True)
-                return results
-        staged_at = time.perf_counter()
-        writer.send()  # the last chunk is written while the staged graph is freed (3.6 s at 5.3M quads)
-        del staged
-        writer.finish()
-    except BaseException:
-        writer.abandon()
+    with replacing(store_path) as release:  # refuses a folder that is not a store, or a store in use
+        building = store_path.with_name(store_path.name + ".building")
+        check_target(building)  # what a killed build left (a store), never a folder of the user's
         shutil.rmtree(building, ignore_errors=True)
-        raise
-    swap_in(building, store_path)
+        staged = EvidenceStore(None)
+        load_schema(staged)
+        writer = _Writer(building)
+        try:
+            schema = staged.ox.dump(format=ox.RdfFormat.N_QUADS)  # the ontology and vocabularies
+            assert schema is not None
+            writer.add_quads(schema)
+            for converted in _read_ahead(workbooks_in(data_dir), concepts_for(staged)):
+                if progress:
+                    progress(converted.paths[0].name)
+                result = _commit(staged, validate_converted(converted, staged, reviewer, engine=engine), writer.put)
+                results.append(result)
+                if not result.imported:
+                    writer.abandon()
+                    shutil.rmtree(building, ignore_errors=True)
+                    return results
+            staged_at = time.perf_counter()
+            writer.send()  # the last chunk is written while the staged graph is freed (3.6 s at 5.3M quads)
+            del staged
+            writer.finish()
+        except BaseException:
+            writer.abandon()
+            shutil.rmtree(building, ignore_errors=True)
+            raise
+        swap_in(building, store_path, release)
     if timings is not None:
         timings.update(stage_s=staged_at - started, write_s=writer.busy_s, tail_s=time.perf_counter() - staged_at)
     return results

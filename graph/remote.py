@@ -32,13 +32,12 @@ from requests.auth import AuthBase, HTTPBasicAuth, HTTPDigestAuth
 from SPARQLWrapper import BASIC, DIGEST, POST, URLENCODED, SPARQLWrapper
 from SPARQLWrapper.SPARQLExceptions import QueryBadFormed, SPARQLWrapperException
 
-from .backend import Backend, QueryResult, StoreError
+from .backend import STAGING_PREFIX, Backend, QueryResult, StoreError
 from .namespaces import BASE
 
 DIALECTS = ("oxigraph", "virtuoso", "generic")
 DEFAULT_CHUNK = 5000
 EMPTY_GRAPH = "urn:cmokg:empty-default-graph"
-STAGING_PREFIX = "urn:cmokg:staging:"
 XML_RESULTS = "application/sparql-results+xml"
 
 # An IRIREF token (SPARQL grammar [139]); anything else starting with '<' is an operator.
@@ -177,6 +176,7 @@ class RemoteStore(Backend):
             store_url = query_url[: -len("query")] + "store"
         self.store_url = store_url
         self.graph_prefix = graph_prefix if graph_prefix is not None else (BASE if self.dialect == "virtuoso" else "")
+        self.takes_default_graph = self.dialect != "virtuoso"
         self.chunk = chunk
         self.timeout = timeout
         self.user, self.password, self.auth_kind = user, password, auth
@@ -223,10 +223,18 @@ class RemoteStore(Backend):
                 sw.addParameter("default-graph-uri", g)
         elif union and self.dialect == "oxigraph" and not named_graphs:
             sw.addParameter("union-default-graph", "true")
-        elif union and self.dialect != "virtuoso":
+        elif union and self.dialect == "virtuoso":
+            # Virtuoso's default graph is the union of all its graphs, its system graphs (virtrdf#, ldp#, its
+            # service description) included. Neither way of leaving them out works on Virtuoso 7.2: with
+            # `define input:default-graph-exclude <...>`, `GRAPH <iri> {...}` patterns match nothing and some
+            # catalog queries fail with "SQ200: Stack Overflow"; with the store's graphs as default-graph-uri,
+            # `GRAPH <iri>` sees only the listed graphs and `ASK { GRAPH <absent> {...} }` is true. So the union
+            # stays Virtuoso's; counts, dumps and clearing use `graph_prefix` instead.
+            pass
+        elif union:
             for g in self.named_graphs():
                 sw.addParameter("default-graph-uri", g)
-        elif not union and self.dialect == "virtuoso":
+        elif self.dialect == "virtuoso":
             sw.addParameter("default-graph-uri", EMPTY_GRAPH)
         for g in named_graphs or []:
             sw.addParameter("named-graph-uri", g)
@@ -286,7 +294,8 @@ class RemoteStore(Backend):
                 yield ox.Quad(t.subject, t.predicate, t.object, name)
 
     def named_graphs(self) -> list[str]:
-        result = self.query(f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} {self._graph_filter()} }}")
+        result = self.query(f"SELECT DISTINCT ?g WHERE {{ GRAPH ?g {{ ?s ?p ?o }} {self._graph_filter()} }}",
+                            union=False)
         assert isinstance(result, ox.QuerySolutions)
         return sorted(g.value for row in result if isinstance(g := row[0], ox.NamedNode)
                       and not g.value.startswith(STAGING_PREFIX))
@@ -299,18 +308,22 @@ class RemoteStore(Backend):
         return self._count(f"SELECT (COUNT(*) AS ?n) WHERE {{ GRAPH <{graph_iri}> {{ ?s ?p ?o }} }}")
 
     def dump(self, out: IO[bytes], fmt: ox.RdfFormat = ox.RdfFormat.N_QUADS, graph: str | None = None) -> None:
+        """Write the store (or one graph) to `out` as it arrives: the Graph Store Protocol's GET of the whole
+        dataset on an Oxigraph server, otherwise one CONSTRUCT per graph, serialized graph by graph."""
         if graph is not None:
-            triples = [ox.Triple(q.subject, q.predicate, q.object) for q in self._quads(graph)]
-            out.write(ox.serialize(triples, format=fmt) or b"")
+            ox.serialize((ox.Triple(q.subject, q.predicate, q.object) for q in self._quads(graph)), out, format=fmt)
             return
-        if self.store_url is not None and fmt == ox.RdfFormat.N_QUADS:
-            response = self._session.get(self.store_url, headers={"Accept": "application/n-quads"},
-                                         auth=self._auth, timeout=self.timeout, stream=True)
-            self._check(response, self.store_url)
-            for block in response.iter_content(1 << 20):
-                out.write(block)
+        if self.store_url is not None and fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
+            try:
+                response = self._session.get(self.store_url, headers={"Accept": fmt.media_type},
+                                             auth=self._auth, timeout=self.timeout, stream=True)
+                self._check(response, self.store_url)
+                for block in response.iter_content(1 << 20):
+                    out.write(block)
+            except requests.RequestException as exc:
+                raise StoreError(f"{self.store_url}: {exc}") from None
             return
-        out.write(ox.serialize(self._quads(), format=fmt) or b"")
+        ox.serialize(self._quads(), out, format=fmt)
 
     # -- writing ------------------------------------------------------------------------------------
     def _check(self, response: requests.Response, url: str) -> None:
@@ -362,8 +375,14 @@ class RemoteStore(Backend):
             for lines, bnodes in chunks:
                 self.update(self._insert(staging, lines, bnodes))
             self.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph_iri}>")
-        except BaseException:
-            self.update(f"DROP SILENT GRAPH <{staging}>")
+        except BaseException as exc:
+            try:
+                self.update(f"DROP SILENT GRAPH <{staging}>")
+            except Exception:  # the endpoint is gone: say what is left there
+                if isinstance(exc, StoreError):
+                    raise StoreError(f"{exc}; <{graph_iri}> was left as it was, but the staging graph <{staging}> "
+                                     "may be left on the endpoint: the next `cmokg push` (or restore) removes it"
+                                     ) from None
             raise
 
     def add_quads(self, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_QUADS) -> None:
@@ -406,6 +425,17 @@ class RemoteStore(Backend):
     def drop_graph(self, graph_iri: str) -> None:
         self.update(f"DROP SILENT GRAPH <{graph_iri}>")
 
+    def _clear_default_ops(self) -> list[str]:
+        return [] if self.dialect == "virtuoso" else ["DROP SILENT DEFAULT"]
+
+    def check_query_endpoint(self) -> None:
+        """Refuse a URL that does not answer SPARQL queries (an update endpoint given as --endpoint, say)."""
+        try:
+            self.query("ASK { }", union=False)
+        except SyntaxError as exc:
+            raise StoreError(f"{self.query_url} rejected the query `ASK {{ }}`: is it a SPARQL query endpoint "
+                             f"(e.g. http://host:7878/query, http://host:8890/sparql)? {str(exc)[:200]}") from None
+
     def clear(self) -> None:
         if self.dialect == "virtuoso" or self.graph_prefix:
             for g in self.named_graphs():
@@ -447,11 +477,45 @@ class OxigraphFacade:
 
     def quads_for_pattern(self, subject: Any, predicate: Any, object: Any, graph_name: Any = None,
                           ) -> Iterator[ox.Quad]:
-        graph = graph_name.value if isinstance(graph_name, ox.NamedNode) else None
-        for q in self._remote._quads(graph):
-            if ((subject is None or q.subject == subject) and (predicate is None or q.predicate == predicate)
-                    and (object is None or q.object == object)):
+        """The quads matching the pattern (None matches anything; `graph_name` None: every graph, the default
+        graph included; an `ox.DefaultGraph()`: that one only), from one SELECT with the bound terms in place."""
+        remote = self._remote
+        terms: list[tuple[str, Any]] = []
+        for var, term in (("s", subject), ("p", predicate), ("o", object)):
+            # a blank node cannot be named in a query: it matches anything there and is compared here
+            bound = term is not None and not isinstance(term, ox.BlankNode)
+            terms.append((str(term) if bound else f"?{var}", term))
+        pattern = " ".join(t for t, _ in terms) + " ."
+        projected = " ".join(t for t, _ in terms if t.startswith("?"))
+        named = isinstance(graph_name, ox.NamedNode)
+        default_only = isinstance(graph_name, ox.DefaultGraph)
+        parts = []
+        if named:
+            parts.append(f"{{ BIND({graph_name} AS ?g) GRAPH {graph_name} {{ {pattern} }} }}")
+        elif not default_only:
+            excluded = f'FILTER(!STRSTARTS(STR(?g), "{STAGING_PREFIX}"))'
+            parts.append(f"{{ GRAPH ?g {{ {pattern} }} {excluded} {remote._graph_filter()} }}")
+        if (default_only or graph_name is None) and remote.dialect != "virtuoso":
+            parts.append(f"{{ {pattern} }}")  # the default graph itself, not the union
+        if not parts:
+            return
+        # no dataset parameters on Virtuoso: with default-graph-uri, its `GRAPH <iri>` sees only the listed graphs
+        result = remote.query(f"SELECT ?g {projected} WHERE {{ {' UNION '.join(parts)} }}",
+                              union=remote.dialect == "virtuoso")
+        assert isinstance(result, ox.QuerySolutions)
+        for row in result:
+            values = [term if not text.startswith("?") else row[text[1:]] for text, term in terms]
+            g = row["g"]
+            q = ox.Quad(values[0], values[1], values[2], g if isinstance(g, ox.NamedNode) else ox.DefaultGraph())
+            if all(term is None or not isinstance(term, ox.BlankNode) or value == term
+                   for (_, term), value in zip(terms, values, strict=True)):
                 yield q
+
+    def dump(self, output: IO[bytes], format: ox.RdfFormat = ox.RdfFormat.N_QUADS, *,
+             from_graph: Any = None, **_: Any) -> None:
+        """`Store.dump(output, format, from_graph=...)`, streamed from the endpoint."""
+        graph = from_graph.value if isinstance(from_graph, ox.NamedNode) else None
+        self._remote.dump(output, format, graph)
 
     def __len__(self) -> int:
         return self._remote.quad_count()

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import fcntl
 import os
 import shutil
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import IO
 
@@ -14,7 +16,8 @@ import pyoxigraph as ox
 
 from .backend import Backend, BatchInfo, StoreError
 
-__all__ = ["DEFAULT_STORE", "BatchInfo", "EvidenceStore", "StoreError", "swap_in"]
+__all__ = ["DEFAULT_STORE", "BatchInfo", "EvidenceStore", "StoreError", "is_store", "replacing", "require_store",
+           "swap_in"]
 
 DEFAULT_STORE = Path("var/store")
 
@@ -38,16 +41,107 @@ def _exchange(a: Path, b: Path) -> bool:
     raise OSError(code, os.strerror(code), str(a))
 
 
-def swap_in(new: Path, store_path: Path) -> None:
+def is_store(path: Path) -> bool:
+    """Whether `path` is an Oxigraph (RocksDB) store folder: its CURRENT file names a MANIFEST."""
+    path = Path(path)
+    return (path / "CURRENT").is_file() and any(path.glob("MANIFEST-*"))
+
+
+def _is_empty_folder(path: Path) -> bool:
+    return path.is_dir() and next(path.iterdir(), None) is None
+
+
+def check_target(path: Path) -> None:
+    """A folder cmokg may create a store in or replace: absent, an empty folder, or a store. Anything else (a
+    file, a folder holding other files) is refused, and nothing is created or deleted."""
+    path = Path(path)
+    if not path.exists() or is_store(path):
+        return
+    if not path.is_dir():
+        raise StoreError(f"{path} is not a cmokg store (it is a file); nothing was changed")
+    if not _is_empty_folder(path):
+        raise StoreError(f"{path} is not a cmokg store (a folder holding other files); nothing was changed: "
+                         "give a new or empty folder, or an existing store")
+
+
+def require_store(path: Path) -> None:
+    """Refuse a path that holds no store (absent, empty, or a folder of other files) with a message saying so."""
+    path = Path(path)
+    if not path.exists():
+        raise StoreError(f"no store at {path}: run `cmokg build --store {path}` first")
+    if not is_store(path):
+        what = "an empty folder" if _is_empty_folder(path) else ("a file" if not path.is_dir() else
+                                                                 "a folder holding other files")
+        raise StoreError(f"{path} is not a cmokg store ({what}): run `cmokg build --store {path}` for a new one")
+
+
+def _lock_parent(store_path: Path) -> int:
+    """An exclusive lock on the store's parent folder (flock on its descriptor: no file is created, and the lock
+    goes with the process), so that two builds or restores beside each other do not share their private
+    folders. Refuses at once when another one holds it. Returns the descriptor, to be closed to unlock."""
+    fd = os.open(store_path.parent, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        raise StoreError(f"another cmokg build or restore is writing beside {store_path} (in {store_path.parent}); "
+                         "nothing was changed") from None
+    return fd
+
+
+def _hold(store_path: Path) -> ox.Store | None:
+    """Open the existing store at `store_path` for writing: its RocksDB lock keeps `cmokg serve` and every
+    other cmokg writer out while it is held; None where there is no store yet."""
+    if not is_store(store_path):
+        return None
+    try:
+        return ox.Store(str(store_path))
+    except OSError as exc:
+        hint = " (is `cmokg serve` or another cmokg command using it?)" if "lock" in str(exc).lower() else ""
+        raise StoreError(f"cannot open the store at {store_path}{hint}: {exc}; nothing was changed") from None
+
+
+@contextlib.contextmanager
+def replacing(store_path: Path) -> Iterator[Callable[[], None]]:
+    """Around the making of a store that will replace the one at `store_path` (build): refuse a target that is
+    not a store (`check_target`), lock the parent folder against another build beside it, and hold the lock of
+    the existing store (refused while `cmokg serve` or another command has it open) until the new store is
+    ready. Yields `release`, which `swap_in` calls right before the folders move."""
+    store_path = Path(store_path)
+    check_target(store_path)
+    try:
+        store_path.parent.mkdir(parents=True, exist_ok=True)
+        fd = _lock_parent(store_path)
+    except OSError as exc:
+        raise StoreError(f"cannot write beside {store_path}: {exc}; nothing was changed") from None
+    held: list[ox.Store | None] = []
+    try:
+        held.append(_hold(store_path))
+
+        def release() -> None:
+            held.clear()  # closes the old store (its folder has moved aside), releasing its lock
+
+        yield release
+    finally:
+        held.clear()
+        os.close(fd)
+
+
+def swap_in(new: Path, store_path: Path, release: Callable[[], None] | None = None) -> None:
     """Make the store folder `new` the store at `store_path` and delete what was there.
 
     Where `store_path` exists the two folders are exchanged in one step, so a kill at any moment leaves a
     whole store at `store_path`, the old one or the new one (a leftover `new` folder is only disk space);
     where the system cannot exchange, the old store is moved aside first.
     """
+    if release is not None:
+        # the old store is closed before its folder moves: RocksDB writes files (a MANIFEST, a flush) by path
+        # while it closes, which after the exchange would land in the new store's folder
+        release()
     if not store_path.exists():
         new.rename(store_path)
         return
+    check_target(store_path)
     if not _exchange(new, store_path):
         aside = store_path.with_name(store_path.name + ".replaced")
         shutil.rmtree(aside, ignore_errors=True)
@@ -60,8 +154,15 @@ def swap_in(new: Path, store_path: Path) -> None:
 class EvidenceStore(Backend):
     """A pyoxigraph Store with the operations cmokg needs; `path=None` keeps it in memory."""
 
-    def __init__(self, path: Path | str | None = None, *, read_only: bool = False) -> None:
+    def __init__(self, path: Path | str | None = None, *, read_only: bool = False, create: bool = True) -> None:
+        """`create=False` (or `read_only`) refuses a path that holds no store yet instead of making one there; a
+        folder that holds anything but a store is always refused, and nothing is created in it."""
         self.path = Path(path) if path is not None else None
+        if self.path is not None:
+            if read_only or not create:
+                require_store(self.path)
+            else:
+                check_target(self.path)
         try:
             if self.path is None:
                 self.ox = ox.Store()

@@ -261,3 +261,82 @@ def tree_rss(pid: int, field: str = "VmRSS") -> int:
         except OSError:
             pass
     return total
+
+
+class DroppingProxy:
+    """A forwarding HTTP proxy on loopback, in a thread, that counts the requests it forwards and, once
+    `writes_allowed` write requests (POSTs to anything but the query path) have passed, drops every later
+    connection without an answer, as a server that went away would."""
+
+    def __init__(self, upstream: str, writes_allowed: int | None = None, query_path: str = "/query") -> None:
+        import http.server
+        import socketserver
+        import threading
+
+        self.upstream, self.writes_allowed, self.query_path = upstream.rstrip("/"), writes_allowed, query_path
+        self.requests = 0
+        self.writes = 0
+        self.dead = False
+        lock = threading.Lock()
+        proxy = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def _forward(self, method: str) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0)) if method == "POST" else None
+                with lock:
+                    proxy.requests += 1
+                    if method == "POST" and not self.path.startswith(proxy.query_path):
+                        proxy.writes += 1
+                        if proxy.writes_allowed is not None and proxy.writes > proxy.writes_allowed:
+                            proxy.dead = True
+                    dead = proxy.dead
+                if dead:
+                    self.close_connection = True
+                    self.connection.close()
+                    return
+                request = urllib.request.Request(proxy.upstream + self.path, data=body, method=method)
+                for k, v in self.headers.items():
+                    if k.lower() not in ("host", "content-length", "connection"):
+                        request.add_header(k, v)
+                try:
+                    with urllib.request.urlopen(request, timeout=60) as r:
+                        code, headers, data = r.status, r.headers, r.read()
+                except urllib.error.HTTPError as e:
+                    code, headers, data = e.code, e.headers, e.read()
+                self.send_response(code)
+                for k, v in headers.items():
+                    if k.lower() not in ("content-length", "transfer-encoding", "connection", "server", "date"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            def do_GET(self) -> None:
+                self._forward("GET")
+
+            def do_POST(self) -> None:
+                self._forward("POST")
+
+            def version_string(self) -> str:
+                return proxy.server_header
+
+            def log_message(self, *args: object) -> None:
+                return None
+
+        class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+            daemon_threads = True
+
+        self.server_header = ""
+        self._server = Server(("127.0.0.1", 0), Handler)
+        self.port = self._server.server_address[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+
+    def __enter__(self) -> DroppingProxy:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+        self._thread.join(timeout=10)
