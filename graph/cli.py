@@ -17,16 +17,33 @@ import pyoxigraph as ox
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from rich.text import Text
 
 from . import __version__
 from .report import Report, csv_safe
-from .store import DEFAULT_STORE, EvidenceStore, StoreError
+from .store import DEFAULT_STORE, EvidenceStore, StoreError, require_store
 
 OK, REFUSED, BAD_INPUT = 0, 1, 2
 COMMAND_MODULES: list[str] = ["graph.cli_review", "graph.cli_store", "graph.cli_map"]  # each defines register(command)
-# Piped output (tests, scripts) gets wide lines instead of an 80-column wrap.
-out = Console(highlight=False, width=None if sys.stdout.isatty() else 200)
-err = Console(stderr=True, highlight=False)
+# Piped output (tests, scripts) gets wide lines instead of an 80-column wrap. Neither console reads markup or
+# :emoji: codes in what it prints: cell text, file names and store values are shown as they are ([sic], [/]).
+out = Console(highlight=False, markup=False, emoji=False, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+
+
+def print_data(text: str) -> None:
+    """JSON (or other data) to standard output as it is: the console would wrap long lines inside strings."""
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+    sys.stdout.flush()
+
+
+def plain_table(*headers: str, title: str | None = None) -> Table:
+    """A table whose cells are added with `add_plain_row`: text as it is, never Rich markup."""
+    return Table(*headers, title=None if title is None else Text(title))
+
+
+def add_plain_row(table: Table, *cells: object) -> None:
+    table.add_row(*(Text("" if c is None else str(c)) for c in cells))
 
 
 class UsageError(Exception):
@@ -34,8 +51,9 @@ class UsageError(Exception):
 
 
 def _progress() -> Progress:
-    return Progress(TextColumn("{task.description}"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                    TimeElapsedColumn(), console=err, transient=True, disable=not err.is_terminal)
+    return Progress(TextColumn("{task.description}", markup=False), BarColumn(),
+                    TextColumn("{task.completed}/{task.total}"), TimeElapsedColumn(), console=err, transient=True,
+                    disable=not err.is_terminal)
 
 
 def _store_path(args: argparse.Namespace) -> Path:
@@ -46,23 +64,21 @@ def _open(args: argparse.Namespace, *, must_exist: bool = True, read_only: bool 
     path = _store_path(args)
     if must_exist and not path.exists():
         raise StoreError(f"no store at {path}: run `cmokg build --store {path}` first")
-    return EvidenceStore(path, read_only=read_only)
+    return EvidenceStore(path, read_only=read_only, create=not must_exist)
 
 
 def _print_report(report: Report, fmt: str) -> None:
     if fmt == "json":
-        out.print(report.to_json(), markup=False)
+        print_data(report.to_json())
         return
     if fmt == "csv":
         sys.stdout.write(report.to_csv())
         return
     findings = report.sorted()
     if findings:
-        table = Table("severity", "sheet", "row", "column", "message", "value", title=report.input_name)
+        table = plain_table("severity", "sheet", "row", "column", "message", "value", title=report.input_name)
         for f in findings:
-            value = (f.value or "")[:60]
-            table.add_row(f.severity, f.sheet or "", "" if f.row is None else str(f.row), f.column or "", f.message,
-                          value)
+            add_plain_row(table, f.severity, f.sheet, f.row, f.column, f.message, (f.value or "")[:60])
         out.print(table)
     verdict = "unreadable" if report.unreadable else ("conforms" if report.conforms else "does not conform")
     out.print(f"{report.input_name}: {verdict} — {len(report.violations)} violation(s), "
@@ -116,7 +132,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         reports.append(report)
         code = max(code, report.exit_code())
     if args.format == "json" and len(reports) > 1:
-        out.print(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False), markup=False)
+        print_data(json.dumps([r.to_dict() for r in reports], indent=2, ensure_ascii=False))
     else:
         for r in reports:
             _print_report(r, args.format)
@@ -213,10 +229,10 @@ def _print_result(result: object, fmt: str) -> None:
         sys.stdout.flush()
         return
     names = [v.value for v in result.variables]
-    table = Table(*names)
+    table = plain_table(*names)
     n = 0
     for row in result:
-        table.add_row(*(csv_safe(_term_text(row[v])) for v in names))
+        add_plain_row(table, *(csv_safe(_term_text(row[v])) for v in names))
         n += 1
     out.print(table)
     out.print(f"{n} row(s)")
@@ -240,8 +256,18 @@ def cmd_reason(args: argparse.Namespace) -> int:
 def cmd_template(args: argparse.Namespace) -> int:
     from .template import write_template
 
+    path = Path(args.file)
+    if path.suffix.lower() != ".xlsx":
+        raise UsageError(f"{args.file}: the template is an .xlsx workbook; give a file name ending in .xlsx")
+    if not path.parent.is_dir():
+        raise UsageError(f"{args.file}: no folder {path.parent}")
+    if path.is_dir():
+        raise UsageError(f"{args.file} is a folder; give a file name ending in .xlsx")
     store = _open(args, read_only=True) if _store_path(args).exists() else None
-    write_template(Path(args.file), store)
+    try:
+        write_template(path, store)
+    except OSError as exc:
+        raise UsageError(f"{args.file}: cannot write it ({exc.strerror or exc})") from None
     out.print(f"wrote {args.file}", markup=False)
     return OK
 
@@ -274,11 +300,11 @@ def cmd_batches(args: argparse.Namespace) -> int:
     store = _open(args, read_only=True)
     batches = store.batches()
     if args.format == "json":
-        out.print(json.dumps([b.__dict__ for b in batches], indent=2), markup=False)
+        print_data(json.dumps([b.__dict__ for b in batches], indent=2))
         return OK
-    table = Table("batch", "file", "imported", "by", "triples")
+    table = plain_table("batch", "file", "imported", "by", "triples")
     for b in batches:
-        table.add_row(b.iri, b.label, b.generated, b.attributed_to, str(b.triples))
+        add_plain_row(table, b.iri, b.label, b.generated, b.attributed_to, b.triples)
     out.print(table)
     return OK
 
@@ -287,8 +313,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     from webapp.serve import serve
 
     store = _store_path(args)
-    if not store.exists():
-        raise StoreError(f"no store at {store}: run `cmokg build --store {store}` first")
+    require_store(store)
     serve(store, host=args.host, port=args.port, threads=args.threads)
     return OK
 

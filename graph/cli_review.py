@@ -8,9 +8,21 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
-from rich.table import Table
-
-from .cli import BAD_INPUT, OK, REFUSED, UsageError, _group_inputs, _open, _print_report, _store_path, err, out
+from .cli import (
+    BAD_INPUT,
+    OK,
+    REFUSED,
+    UsageError,
+    _group_inputs,
+    _open,
+    _print_report,
+    _store_path,
+    add_plain_row,
+    err,
+    out,
+    plain_table,
+    print_data,
+)
 from .report import csv_safe
 
 Command = Callable[[str, str], argparse.ArgumentParser]
@@ -26,7 +38,7 @@ def cmd_retract(args: argparse.Namespace) -> int:
     result = retract(store, batch, force=args.force)
     store.flush()
     if args.format == "json":
-        out.print(json.dumps(result.to_dict(), indent=2), markup=False)
+        print_data(json.dumps(result.to_dict(), indent=2))
     for d in result.dependants:
         if args.format != "json":
             err.print(f"batch {d.batch} refers to {d.target} ({d.subject} {d.predicate})", markup=False)
@@ -52,20 +64,20 @@ def cmd_compare(args: argparse.Namespace) -> int:
         return BAD_INPUT
     result = compare_workbooks(a, b, threshold=args.threshold)
     if args.format == "json":
-        out.print(result.to_json(), markup=False)
+        print_data(result.to_json())
     elif args.format == "csv":
         sys.stdout.write(result.to_csv())
     else:
-        pairs = Table("source", "A", "B", "similarity", title="paired CMOCs")
+        pairs = plain_table("source", "A", "B", "similarity", title="paired CMOCs")
         for p in result.pairs:
-            pairs.add_row(p.source_id, p.a, p.b, f"{p.similarity:.2f}")
+            add_plain_row(pairs, p.source_id, p.a, p.b, f"{p.similarity:.2f}")
         out.print(pairs)
         for side, items in (("A", result.unpaired_a), ("B", result.unpaired_b)):
             if items:
                 out.print(f"only in {side}: " + ", ".join(items), markup=False)
-        agree = Table("field", "pairs", "agreement", "kappa")
+        agree = plain_table("field", "pairs", "agreement", "kappa")
         for f in result.fields:
-            agree.add_row(f.field, str(f.n), f"{f.agreement:.2f}" if f.agreement is not None else "",
+            add_plain_row(agree, f.field, f.n, f"{f.agreement:.2f}" if f.agreement is not None else "",
                           f"{f.kappa:.2f}" if f.kappa is not None else "")
         out.print(agree)
     return OK
@@ -109,8 +121,11 @@ def cmd_bib(args: argparse.Namespace) -> int:
 def cmd_quotes(args: argparse.Namespace) -> int:
     from .validate import validate_workbook
 
+    fulltext = Path(args.fulltext)
+    if not fulltext.is_dir():
+        raise UsageError(f"--fulltext {args.fulltext}: no such folder (it holds the {{source_id}}.txt files)")
     store = _open(args, read_only=True) if _store_path(args).exists() else None
-    report = validate_workbook(_group_inputs(args.files)[0], store, fulltext=Path(args.fulltext)).report
+    report = validate_workbook(_group_inputs(args.files)[0], store, fulltext=fulltext).report
     report.findings = [f for f in report.findings if f.origin == "quotes" or report.unreadable]
     _print_report(report, args.format)
     return report.exit_code()

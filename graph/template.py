@@ -12,7 +12,7 @@ from openpyxl.utils import get_column_letter
 from openpyxl.worksheet.datavalidation import DataValidation
 
 from .vocab import ConceptIndex
-from .workbook import CONTROLLED_LITERALS, HELPER_SHEET_PREFIX, REQUIRED_COLUMNS, SHEETS
+from .workbook import CONTROLLED_LITERALS, DATE_COLUMNS, HELPER_SHEET_PREFIX, REQUIRED_COLUMNS, SHEETS
 
 if TYPE_CHECKING:
     from .store import EvidenceStore
@@ -61,6 +61,7 @@ LIST_COLUMNS = {
     ("evidence", "rigour"): "rigour",
 }
 ROWS_WITH_LISTS = 2000
+TEXT_FORMAT = "@"  # Excel's Text format: 4-5 stays a page range and 3/4 an id instead of becoming dates
 
 
 def _preferred_labels(store: EvidenceStore | None, column: str) -> list[str]:
@@ -118,7 +119,10 @@ def write_template(path: Path, store: EvidenceStore | None = None) -> None:
                 cell.fill = required_fill
             note = NOTES.get(f"{sheet}.{name}", "")
             cell.comment = Comment(("Required. " if required else "") + note, "cmokg")
-            ws.column_dimensions[get_column_letter(i)].width = max(14, min(40, len(name) + 6))
+            dimension = ws.column_dimensions[get_column_letter(i)]
+            dimension.width = max(14, min(40, len(name) + 6))
+            if (sheet, name) not in DATE_COLUMNS:  # typed into, a cell takes its column's format
+                dimension.number_format = TEXT_FORMAT
             if (sheet, name) in list_ranges:
                 multi = (sheet, name) in {("cmocs", "setting"), ("cmocs", "framework_resource")}
                 dv = DataValidation(type="list", formula1=list_ranges[(sheet, name)], allow_blank=True,

@@ -12,11 +12,14 @@ import csv
 import datetime as dt
 import hashlib
 import io
+import lzma
 import re
 import zipfile
-from collections.abc import Sequence
+import zlib
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from .report import Finding
 
@@ -65,12 +68,21 @@ CONTROLLED_LITERALS: dict[tuple[str, str], tuple[str, ...]] = {
 }
 
 MAX_ROWS = 5000  # per sheet: larger extractions are split into several workbooks
+MAX_COLUMNS = 100  # a value further right refuses the sheet (the template has at most 14 columns)
+MAX_XLSX_CELLS = 1_000_000  # cells parsed in the sheets read, formatted empty ones included (a few seconds)
 MAX_CELL_CHARS = 32767  # Excel's own limit for one cell
 CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")  # C0 controls (and DEL) but tab and line breaks
 MAX_UNCOMPRESSED_BYTES = 200 * 1024 * 1024
 MAX_COMPRESSION_RATIO = 200
 HELPER_SHEET_PREFIX = "_"  # sheets like "_lists" (the template's drop-down values) are not read
 OLE2_MAGIC = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+# Cells where a date is a value: elsewhere a date-typed cell is what Excel made of a page range (4-5),
+# an identifier or a number (year is a gYear, checked by SHACL on the text the date becomes).
+DATE_COLUMNS = {("cmocs", "extracted_on"), ("sources", "year")}
+# What reading a damaged zip entry raises besides BadZipFile (bad deflate data, short reads, bad LZMA/BZIP2).
+ZIP_ERRORS: tuple[type[Exception], ...] = (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError, OSError,
+                                           RuntimeError, NotImplementedError, ValueError)
+SEP_LINE = re.compile(r'^"?sep=([^"\r\n])"?[ \t]*$')  # Excel's separator hint on a CSV's first line
 
 
 class UnreadableWorkbook(Exception):
@@ -156,10 +168,21 @@ def read_workbook(paths: Sequence[Path]) -> Workbook:
 # --- sheets -------------------------------------------------------------------------------------------
 
 
-def _collect(wb: Workbook, raw: dict[str, tuple[str, list[tuple[int, list[str]]]]]) -> Workbook:
-    """Match sheet names, map headers to template columns, keep non-blank rows; report what is off."""
+@dataclass
+class _Sheet:
+    """One sheet as read: rows of cell texts, and what only an .xlsx shows about its cells."""
+
+    table: list[tuple[int, list[str]]] = field(default_factory=list)  # (row number, cell texts)
+    formulas: list[tuple[int, int, str, str]] = field(default_factory=list)  # row, column index, cell, formula
+    dates: list[tuple[int, int, str, str]] = field(default_factory=list)  # row, column index, cell, text
+    merged: list[tuple[str, int, int, int]] = field(default_factory=list)  # range, first row, first/last column
+
+
+def _collect(wb: Workbook, names: Sequence[str], load: Callable[[str, str], _Sheet]) -> Workbook:
+    """Match sheet names, load the template's sheets (`load(sheet, actual_name)`), map headers to template
+    columns, keep non-blank rows; report what is off. Sheets that are not read are never loaded."""
     by_lower: dict[str, str] = {}
-    for actual in raw:
+    for actual in names:
         if actual.startswith(HELPER_SHEET_PREFIX):
             continue
         key = actual.strip().lower()
@@ -173,19 +196,19 @@ def _collect(wb: Workbook, raw: dict[str, tuple[str, list[tuple[int, list[str]]]
                                        "ignored", sheet=actual))
     for sheet in SHEETS:
         if sheet not in by_lower:
-            found = ", ".join(repr(s) for s in raw) or "none"
+            found = ", ".join(repr(s) for s in names) or "none"
             wb.findings.append(Finding("Violation", f"sheet '{sheet}' is missing (found: {found}); a workbook "
                                        "has the sheets sources, cmocs and evidence", sheet=sheet))
             wb.sheets[sheet] = []
             wb.columns[sheet] = []
             continue
-        _, table = raw[by_lower[sheet]]
-        _collect_sheet(wb, sheet, table)
+        _collect_sheet(wb, sheet, load(sheet, by_lower[sheet]))
     return wb
 
 
-def _collect_sheet(wb: Workbook, sheet: str, table: list[tuple[int, list[str]]]) -> None:
+def _collect_sheet(wb: Workbook, sheet: str, read: _Sheet) -> None:
     template = SHEETS[sheet]
+    table = read.table
     rows: list[Row] = []
     wb.sheets[sheet] = rows
     header_index = next((i for i, (_, cells) in enumerate(table) if any(c for c in cells)), None)
@@ -224,6 +247,7 @@ def _collect_sheet(wb: Workbook, sheet: str, table: list[tuple[int, list[str]]])
         missing.update(group)
         wb.findings.append(Finding("Violation", f"one of the columns {' or '.join(group)} is required",
                                    sheet=sheet, row=header_row, column=group[0]))
+    _check_cells(wb, sheet, read, header_row, positions)
     body = [(n, cells) for n, cells in table[header_index + 1:] if any(c for c in cells)]  # blank rows skipped
     if len(body) > MAX_ROWS:
         raise _unreadable(f"sheet '{sheet}' has {len(body)} rows; at most {MAX_ROWS} are read at once: split the "
@@ -233,6 +257,28 @@ def _collect_sheet(wb: Workbook, sheet: str, table: list[tuple[int, list[str]]])
                   for col, i in positions.items()}
         rows.append(Row(sheet, number, values))
     _check_rows(wb, sheet, rows)
+
+
+def _check_cells(wb: Workbook, sheet: str, read: _Sheet, header_row: int, positions: dict[str, int]) -> None:
+    """Formulas, dates and merged cells of an .xlsx, in the header row and the columns read (the others are
+    ignored, whatever they hold)."""
+    names = {i: col for col, i in positions.items()}
+    for row, index, coordinate, formula in read.formulas:
+        if row == header_row or (row > header_row and index in names):
+            wb.findings.append(Finding("Violation", f"cell {coordinate} holds a formula ({formula[:60]}); type "
+                                       "the value itself", sheet=sheet, row=row, column=names.get(index, coordinate),
+                                       value=formula))
+    for row, index, coordinate, text in read.dates:
+        column = names.get(index)
+        if row > header_row and column is not None and (sheet, column) not in DATE_COLUMNS:
+            wb.findings.append(Finding("Violation", f"cell {coordinate} holds a date ({text}) where {column} is "
+                                       "text: Excel turns what looks like a date (a page range such as 4-5, an "
+                                       "id such as 3/4) into one; format the column as Text and type the value "
+                                       "again", sheet=sheet, row=row, column=column, value=text))
+    for coord, first_row, first_col, last_col in read.merged:
+        if any(first_col <= i + 1 <= last_col for i in names):
+            wb.findings.append(Finding("Violation", f"cells {coord} are merged; unmerge them and fill each cell",
+                                       sheet=sheet, row=first_row))
 
 
 def _checked_cell(wb: Workbook, sheet: str, row: int, column: str, text: str) -> str:
@@ -296,33 +342,40 @@ def _decode(data: bytes, sheet: str) -> str:
 def _read_csvs(paths: Sequence[Path], name: str) -> Workbook:
     parts = [(p.name, p.read_bytes()) for p in paths]
     wb = Workbook(name=name, paths=list(paths), sha256=_digest(parts))
-    raw: dict[str, tuple[str, list[tuple[int, list[str]]]]] = {}
+    raw: dict[str, _Sheet] = {}
     for path, (_, data) in zip(paths, parts, strict=True):
         sheet = path.stem
         if not data.strip():
-            raw[sheet] = (sheet, [])  # reported as an empty sheet
+            raw[sheet] = _Sheet()  # reported as an empty sheet
             continue
         if b"\0" in data[:4096]:
             raise _unreadable(f"{path.name} is not a CSV text file (it holds binary data)", sheet=sheet)
         text = _decode(data, sheet)
-        first_line = text.split("\n", 1)[0]
-        delimiter = ","
-        if first_line.count(";") > first_line.count(",") and first_line.count(";") > 0:
-            delimiter = ";"
-            wb.findings.append(Finding("Warning", f"{path.name} is separated by ';' (read as such); the "
-                                       "template uses ','", sheet=sheet.lower(), row=1))
+        first_line, _, rest = text.partition("\n")
+        first = 1  # the line number of the first record: rows are numbered as the file's lines
+        hint = SEP_LINE.match(first_line.rstrip("\r"))
+        if hint:  # Excel's `sep=;` line names the separator; it is not the header
+            delimiter = hint.group(1)
+            text, first = rest, 2
+        else:
+            delimiter = ","
+            if first_line.count(";") > first_line.count(",") and first_line.count(";") > 0:
+                delimiter = ";"
+                wb.findings.append(Finding("Warning", f"{path.name} is separated by ';' (read as such); the "
+                                           "template uses ','", sheet=sheet.lower(), row=1))
         # a long cell is reported where it is (sheet, row, column), not as a malformed file
         csv.field_size_limit(max(csv.field_size_limit(), len(text) + 1))
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
         table: list[tuple[int, list[str]]] = []
         try:
-            for number, record in enumerate(reader, start=1):
+            for number, record in enumerate(reader, start=first):
                 table.append((number, [c.strip() for c in record]))
         except csv.Error as exc:
-            raise _unreadable(f"{path.name}: malformed CSV near record {reader.line_num}: {exc}",
-                              sheet=sheet, row=reader.line_num) from None
-        raw[sheet] = (sheet, table)
-    return _collect(wb, raw)
+            line = reader.line_num + first - 1
+            raise _unreadable(f"{path.name}: malformed CSV near record {line}: {exc}",
+                              sheet=sheet, row=line) from None
+        raw[sheet] = _Sheet(table)
+    return _collect(wb, list(raw), lambda _sheet, actual: raw[actual])
 
 
 # --- XLSX ---------------------------------------------------------------------------------------------
@@ -344,58 +397,126 @@ def _check_zip(path: Path, data: bytes) -> None:
                                   "possible zip bomb")
             if "xl/workbook.xml" not in zf.namelist():
                 raise _unreadable(f"{path.name} is a zip file but not an .xlsx workbook (no xl/workbook.xml)")
-            bad = zf.testzip()
+            bad = zf.testzip()  # decompresses every entry: damaged data fails here, not half-way through a sheet
             if bad is not None:
                 raise _unreadable(f"{path.name} is damaged (entry {bad} fails its checksum)")
-    except zipfile.BadZipFile as exc:
-        raise _unreadable(f"{path.name} is truncated or damaged: {exc}") from None
+    except ZIP_ERRORS as exc:
+        raise _unreadable(f"{path.name} is truncated or damaged ({exc}); save it "
+                          "again from the spreadsheet program") from None
+
+
+class _XlsxReader:
+    """Streams the sheets of an .xlsx that are read, bounded: no sheet is loaded whole, the others not at all.
+
+    openpyxl's reader (pinned) is used piece by piece: `load_workbook` would parse every sheet (read-only mode
+    still scans a sheet without a <dimension> to its end just to size it) before any limit could apply.
+    """
+
+    def __init__(self, path: Path, data: bytes, wb: Workbook) -> None:
+        from openpyxl.reader.excel import ExcelReader
+        from openpyxl.styles.stylesheet import apply_stylesheet
+
+        self.path, self.wb, self.cells = path, wb, 0
+        self.reader = ExcelReader(io.BytesIO(data), read_only=True, data_only=False)
+        try:
+            self.reader.read_manifest()
+            self.reader.read_strings()
+            self.reader.read_workbook()
+            apply_stylesheet(self.reader.archive, self.reader.wb)  # number formats tell dates from numbers
+            self.sheets = {sheet.name: (sheet.state or "visible", rel.target)
+                           for sheet, rel in self.reader.parser.find_sheets()
+                           if "chartsheet" not in rel.Type and rel.target in self.reader.valid_files}
+        except BaseException:
+            self.reader.archive.close()
+            raise
+
+    def close(self) -> None:
+        self.reader.archive.close()
+
+    def names(self) -> list[str]:
+        return [n for n in self.sheets if not n.startswith(HELPER_SHEET_PREFIX)]
+
+    def load(self, sheet: str, actual: str) -> _Sheet:
+        state, target = self.sheets[actual]
+        if state != "visible":
+            self.wb.findings.append(Finding("Warning", f"sheet '{actual}' is hidden; it is read all the same",
+                                            sheet=sheet))
+        try:
+            return self._load(sheet, actual, target)
+        except UnreadableWorkbook:
+            raise
+        except Exception as exc:  # openpyxl and the XML parser raise many kinds on damaged sheets
+            raise _unreadable(f"{self.path.name}: sheet '{actual}' could not be read ({type(exc).__name__}: "
+                              f"{exc}); save the workbook again from the spreadsheet program", sheet=sheet) from None
+
+    def _load(self, sheet: str, actual: str, target: str) -> _Sheet:
+        from openpyxl.worksheet._reader import WorkSheetParser
+        from openpyxl.worksheet.cell_range import CellRange
+
+        book: Any = self.reader.wb  # the date formats are set by apply_stylesheet, not in the stubs
+        with self.reader.archive.open(target) as src:
+            parser = WorkSheetParser(src, self.reader.shared_strings, data_only=False, epoch=book.epoch,
+                                     date_formats=book._date_formats, timedelta_formats=book._timedelta_formats)
+            read = self._stream(sheet, actual, parser.parse())
+            merged = parser.merged_cells.mergeCell if parser.merged_cells is not None else []
+        for m in merged:  # <mergeCells> follows <sheetData>: known once every row is read
+            rng = CellRange(m.ref)
+            read.merged.append((rng.coord, rng.min_row, rng.min_col, rng.max_col))
+        return read
+
+    def _stream(self, sheet: str, actual: str, rows: Iterator[tuple[int, list[dict[str, Any]]]]) -> _Sheet:
+        from openpyxl.utils import get_column_letter
+
+        read = _Sheet()
+        header_seen, body = False, 0
+        for number, cells in rows:
+            self.cells += len(cells)
+            if self.cells > MAX_XLSX_CELLS:
+                raise _unreadable(f"{self.path.name}: the sheets read hold more than {MAX_XLSX_CELLS} cells "
+                                  f"(formatted empty cells count) by row {number} of sheet '{actual}'; delete the "
+                                  "unused rows and columns, or split the extraction into several workbooks",
+                                  sheet=sheet, row=number)
+            texts: dict[int, str] = {}
+            for cell in cells:
+                index, value, kind = int(cell["column"]) - 1, cell["value"], cell["data_type"]
+                coordinate = f"{get_column_letter(index + 1)}{number}"
+                if kind == "f":
+                    read.formulas.append((number, index, coordinate, str(getattr(value, "text", value))))
+                    continue
+                text = _cell_text(value)
+                if not text:
+                    continue
+                if index >= MAX_COLUMNS:
+                    raise _unreadable(f"sheet '{actual}' has a value in cell {coordinate}, beyond column "
+                                      f"{get_column_letter(MAX_COLUMNS)}; at most {MAX_COLUMNS} columns are read: "
+                                      "delete what is there", sheet=sheet, row=number)
+                if isinstance(value, dt.date | dt.time):
+                    read.dates.append((number, index, coordinate, text))
+                texts[index] = text
+            if not texts:
+                continue  # blank rows are skipped: they neither count nor take room
+            if header_seen:
+                body += 1
+                if body > MAX_ROWS:
+                    raise _unreadable(f"sheet '{actual}' has more than {MAX_ROWS} rows; at most {MAX_ROWS} are "
+                                      "read at once: split the extraction into several workbooks", sheet=sheet,
+                                      row=number)
+            header_seen = True
+            read.table.append((number, [texts.get(i, "") for i in range(max(texts) + 1)]))
+        return read
 
 
 def _read_xlsx(path: Path) -> Workbook:
-    import openpyxl  # imported here: CSV-only users do not pay for it
-
     data = path.read_bytes()
     if not data:
         raise _unreadable(f"{path.name} is empty (0 bytes)")
     _check_zip(path, data)
     wb = Workbook(name=path.name, paths=[path], sha256=_digest([(path.name, data)]))
     try:
-        book = openpyxl.load_workbook(io.BytesIO(data), data_only=False, read_only=False)
+        xlsx = _XlsxReader(path, data, wb)
     except Exception as exc:  # openpyxl raises many kinds on damaged files
         raise _unreadable(f"{path.name} could not be read as an .xlsx workbook: {exc}") from None
-    raw: dict[str, tuple[str, list[tuple[int, list[str]]]]] = {}
-    for ws in book.worksheets:
-        if ws.title.startswith(HELPER_SHEET_PREFIX):
-            continue
-        if ws.sheet_state != "visible":
-            wb.findings.append(Finding("Warning", f"sheet '{ws.title}' is hidden; it is read all the same",
-                                       sheet=ws.title.lower()))
-        if (ws.max_row or 0) > MAX_ROWS + 1 and sum(1 for _ in ws.iter_rows(values_only=True)) > MAX_ROWS + 1:
-            raise _unreadable(f"sheet '{ws.title}' has {ws.max_row - 1} rows; at most {MAX_ROWS} are read at once: "
-                              "split the extraction into several workbooks", sheet=ws.title.lower(),
-                              row=MAX_ROWS + 2)
-        merged = list(ws.merged_cells.ranges)
-        for rng in merged:
-            wb.findings.append(Finding("Violation", f"cells {rng.coord} are merged; unmerge them and fill "
-                                       "each cell", sheet=ws.title.lower(), row=rng.min_row))
-        table: list[tuple[int, list[str]]] = []
-        header: list[str] = []
-        for r, cells in enumerate(ws.iter_rows(), start=1):
-            texts: list[str] = []
-            for c in cells:
-                if c.data_type == "f":
-                    index = (c.column or 1) - 1
-                    column = header[index] if index < len(header) else c.coordinate
-                    wb.findings.append(Finding("Violation", f"cell {c.coordinate} holds a formula "
-                                               f"({str(c.value)[:60]}); type the value itself",
-                                               sheet=ws.title.strip().lower(), row=r, column=column,
-                                               value=str(c.value)))
-                    texts.append("")
-                else:
-                    texts.append(_cell_text(c.value))
-            if not header and any(texts):
-                header = [t.strip().lower() for t in texts]
-            table.append((r, texts))
-        raw[ws.title] = (ws.title, table)
-    book.close()
-    return _collect(wb, raw)
+    try:
+        return _collect(wb, xlsx.names(), xlsx.load)
+    finally:
+        xlsx.close()
