@@ -7,10 +7,12 @@ make the next answer reflect the store, never a cached one.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Iterator
 from pathlib import Path
 
+import pyoxigraph as ox
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
@@ -60,6 +62,31 @@ def test_key_separates_format_dataset_and_row_limit() -> None:
                 Job(COUNT + " ", accept=JSON)]
     keys = {cache_key(0, base)} | {cache_key(0, v) for v in variants} | {cache_key(1, base)}
     assert len(keys) == len(variants) + 2
+
+
+def test_key_separates_substitutions_by_value_and_kind() -> None:
+    """Catalog parameters travel as substitutions: a cached answer for keyword=trust was served for
+    keyword=isolation."""
+    q = "SELECT ?x WHERE { ?x ?p ?keyword }"
+    variants = [Job(q, accept=JSON, substitutions=subs) for subs in (
+        (), (("keyword", ox.Literal("trust")),), (("keyword", ox.Literal("isolation")),),
+        (("keyword", ox.Literal("trust", language="en")),), (("keyword", ox.NamedNode("http://x/trust")),),
+        (("keyword", ox.Literal("http://x/trust")),), (("other", ox.Literal("trust")),),
+    )]
+    assert len({cache_key(0, v) for v in variants}) == len(variants)
+    same = Job(q, accept=JSON, substitutions=(("keyword", ox.Literal("trust")),))
+    assert cache_key(0, same) == cache_key(0, variants[1])  # equal values still hit
+
+
+def test_key_changes_with_every_field_of_the_job() -> None:
+    """The key is made from every field a worker receives: none can be forgotten again."""
+    base = Job(COUNT)
+    changed = {"sparql": COUNT + " ", "accept": "text/csv", "format_param": "xml", "base_iri": "http://b/",
+               "default_graph": ["http://g"], "named_graphs": ["http://g"], "union": False, "max_rows": 5,
+               "substitutions": (("n", ox.Literal(1)),)}
+    assert set(changed) == {f.name for f in dataclasses.fields(Job)}
+    for name, value in changed.items():
+        assert cache_key(0, dataclasses.replace(base, **{name: value})) != cache_key(0, base), name
 
 
 def test_budget_evicts_least_recently_used(tmp_path: Path) -> None:

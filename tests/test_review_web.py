@@ -8,6 +8,7 @@ import csv
 import gc
 import io
 import json
+import struct
 import subprocess
 import sys
 import tempfile
@@ -326,3 +327,71 @@ def test_reviewer_path_from_the_readme(tmp_path: Path) -> None:
     gone = subprocess.run([CMOKG, "retract", "--store", str(store_dir), batch], capture_output=True, text=True)
     assert gone.returncode == 0, gone.stderr
     assert EvidenceStore(store_dir).quads() == baseline
+
+
+# -- upload names and zip members (regressions) ---------------------------------------------------------
+
+
+def test_a_workbook_named_in_non_latin_letters_is_read_and_keeps_its_name(client: FlaskClient,
+                                                                          store: EvidenceStore) -> None:
+    """werkzeug's secure_filename reduced '研究.xlsx' to 'xlsx' (no suffix): 415. The suffix is now read from
+    the name given, and the name is kept (file name of the batch, workbook id)."""
+    data = (FIXTURES / "good.xlsx").read_bytes()
+    r = upload(client, "研究.xlsx", data, format="json")
+    assert r.status_code == 200, r.data
+    assert json.loads(r.data)["conforms"] is True
+    r = upload(client, "研究.xlsx", data, url="/review/import", token=TOKEN, reviewer="Ada", format="json")
+    assert r.status_code == 201, r.data
+    assert json.loads(r.data)["workbook_id"] == "研究"
+    assert [b.file for b in store.batches()] == ["研究.xlsx"]
+
+
+@pytest.mark.parametrize("name", ["../../研究.xlsx", "..\\..\\研究.xlsx", "/tmp/研究.xlsx"])
+def test_a_non_latin_name_with_folders_is_only_a_name(client: FlaskClient, tmp_path: Path,
+                                                      monkeypatch: pytest.MonkeyPatch, name: str) -> None:
+    temp = tmp_path / "temp" / "folder"
+    temp.mkdir(parents=True)
+    monkeypatch.setattr(tempfile, "tempdir", str(temp))
+    r = upload(client, name, (FIXTURES / "good.xlsx").read_bytes(), format="json")
+    assert r.status_code == 200, r.data
+    assert not any(p.name == "研究.xlsx" for p in tmp_path.rglob("*")) and not Path("/tmp/研究.xlsx").exists()
+    assert list(temp.iterdir()) == []
+
+
+def test_a_zip_of_upper_case_csv_names_is_read(client: FlaskClient) -> None:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(GOOD.glob("*.csv")):
+            zf.write(p, p.name.upper())
+    r = upload(client, "EXTRACTION.ZIP", buf.getvalue(), format="json")
+    assert r.status_code == 200, r.data
+    assert json.loads(r.data)["conforms"] is True
+
+
+@pytest.mark.parametrize("second", ["b/evidence.csv", "b/EVIDENCE.CSV"])
+def test_zip_members_that_would_land_on_one_file_are_refused(client: FlaskClient, second: str) -> None:
+    """a/evidence.csv and b/evidence.csv overwrote each other silently: one of them was validated."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for p in sorted(GOOD.glob("*.csv")):
+            zf.write(p, "a/" + p.name)
+        zf.writestr(second, (GOOD / "evidence.csv").read_bytes()[:200])
+    r = upload(client, "extraction.zip", buf.getvalue(), format="json")
+    assert r.status_code == 400, r.data
+    text = r.get_data(as_text=True)
+    assert "a/evidence.csv" in text and second in text  # both members named
+
+
+def test_a_zip_with_damaged_deflate_data_is_400_and_the_store_unchanged(client: FlaskClient,
+                                                                       store: EvidenceStore) -> None:
+    """A member whose deflate stream is damaged raised zlib.error out of the upload: a 500."""
+    data = bytearray(zip_of(GOOD))
+    with zipfile.ZipFile(io.BytesIO(bytes(data))) as zf:
+        info = zf.getinfo("evidence.csv")
+    name_len, extra_len = struct.unpack("<HH", data[info.header_offset + 26:info.header_offset + 30])
+    start = info.header_offset + 30 + name_len + extra_len
+    data[start] = 0x07  # a final block of the reserved type 3: "invalid block type"
+    before = len(store.ox)
+    r = upload(client, "extraction.zip", bytes(data), format="json")
+    assert r.status_code == 400, r.data
+    assert len(store.ox) == before

@@ -27,7 +27,7 @@ from . import get_pool, get_store
 from .conneg import HTML, RESULT_TYPES, choose, prefers_html
 from .executor import Job, Outcome, run_job
 from .linkeddata import local_path
-from .sparql import FORMAT_PARAMS, error, outcome_response, public_url
+from .sparql import FORMAT_PARAMS, ProtocolError, check_urlencoded, error, outcome_response, public_url
 
 bp = Blueprint("catalog", __name__)
 
@@ -205,6 +205,10 @@ class RunRequest:
 
 def parse_request(query: NamedQuery) -> RunRequest:
     """The parameters, page and format of this request; BadRequest (400) naming a parameter given twice."""
+    try:
+        check_urlencoded(request.query_string, "query string")
+    except ProtocolError as exc:
+        raise BadRequest(exc.status, str(exc)) from None
     args = request.args
     for name in args:
         if len(args.getlist(name)) > 1:
@@ -312,12 +316,14 @@ def _html_page(query: NamedQuery, req: RunRequest, substitutions: Mapping[ox.Var
     assert isinstance(solutions, ox.QuerySolutions), "catalog queries are SELECT queries"
     names = [v.value for v in solutions.variables]
     table = [[cell(solution[n]) for n in names] for solution in solutions]
-    has_next = len(table) > size
+    # limit=0 shows no rows and has no other page: a link "back" or "on" by 0 rows would lead to this very
+    # page, and a crawler following it would never stop
+    has_next = size > 0 and len(table) > size
     result = {
         "columns": names,
         "rows": table[:size],
         "first": req.rows.offset + 1,
-        "previous": _page_href(query, req, max(0, req.rows.offset - size)) if req.rows.offset else None,
+        "previous": _page_href(query, req, max(0, req.rows.offset - size)) if req.rows.offset and size else None,
         "next": _page_href(query, req, req.rows.offset + size) if has_next else None,
         "downloads": {fmt: _href(query, req.values, {"format": fmt}) for fmt in ("json", "xml", "csv", "tsv")},
     }

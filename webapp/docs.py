@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from graph.vocab import ONTOLOGY_FILE, ROOT
 from . import get_store
 from .conneg import DATASET_TYPES, HTML, RDF_TYPES, SUFFIXES, choose, prefers_html
 from .linkeddata import LD_TYPES, curie
-from .sparql import error, public_url, serialize_triples
+from .sparql import check_reachable, error, public_url, serialize_triples
 from .streaming import stream_writer
 
 bp = Blueprint("docs", __name__)
@@ -38,12 +39,35 @@ def _graph(path: Path) -> ox.Store:
     return store
 
 
-def _select(store: ox.Store, sparql: str) -> list[dict[str, str]]:
+def _select(store: ox.Store, sparql: str, union: bool = False) -> list[dict[str, str]]:
     prologue = "".join(f"PREFIX {p}: <{i}>\n" for p, i in PREFIXES.items())
-    result = store.query(prologue + sparql)
+    result = store.query(prologue + sparql, use_default_graph_as_union=union)
     assert isinstance(result, ox.QuerySolutions)
     names = [v.value for v in result.variables]
     return [{n: (s[n].value if s[n] is not None else "") for n in names} for s in result]
+
+
+def _statistics(sparql: str, union: bool = False) -> list[dict[str, str]]:
+    """A SELECT over the served store, as rows of strings. With query workers it runs in one of them: bounded
+    by the query timeout, answered from the result cache until the store changes, and the memory an aggregate
+    over the whole store takes is the worker's, not the web process's. Out of time or failed: a 503."""
+    from flask import abort, current_app
+
+    from . import get_pool
+    from .executor import Job
+
+    pool = get_pool()
+    if pool is None:
+        return _select(get_store().ox, sparql, union)
+    prologue = "".join(f"PREFIX {p}: <{i}>\n" for p, i in PREFIXES.items())
+    job = Job(prologue + sparql, accept="application/sparql-results+json", union=union)
+    outcome = pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"]))
+    body = outcome.read()
+    if outcome.status != 200:
+        abort(503, description="the statistics could not be computed in time: " + body.decode("utf-8", "replace"))
+    data = json.loads(body)
+    names = data["head"]["vars"]
+    return [{n: b[n]["value"] if n in b else "" for n in names} for b in data["results"]["bindings"]]
 
 
 def _negotiated(name: str, suffix: str | None, path: Path, html: Any) -> Response:
@@ -144,7 +168,6 @@ def _shortiri(iri: str) -> str:
 
 
 def void_triples() -> list[ox.Triple]:
-    store = get_store().ox
     n, lit = ox.NamedNode, ox.Literal
     xsd_int = n(PREFIXES["xsd"] + "integer")
 
@@ -163,26 +186,30 @@ def void_triples() -> list[ox.Triple]:
         ox.Triple(ds, n(VOID + "feature"), n("http://www.w3.org/ns/formats/N-Quads")),
         ox.Triple(ds, n(VOID + "feature"), n("http://www.w3.org/ns/formats/TriG")),
     ]
-    totals = _select(store, """SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects)
-        (COUNT(DISTINCT ?p) AS ?properties) (COUNT(DISTINCT ?o) AS ?objects) WHERE { GRAPH ?g { ?s ?p ?o } }""")[0]
-    stats = _select(store, """SELECT (COUNT(DISTINCT ?e) AS ?entities) (COUNT(DISTINCT ?c) AS ?classes) WHERE {
-        GRAPH ?g { ?e a ?c } }""")[0]
+    # The dataset is the default graph of /sparql: the union of all graphs, each triple counted once (Oxigraph's
+    # union default graph yields a triple once per graph holding it, so the counts go through DISTINCT).
+    totals = _statistics("""SELECT (COUNT(*) AS ?triples) (COUNT(DISTINCT ?s) AS ?subjects)
+        (COUNT(DISTINCT ?p) AS ?properties) (COUNT(DISTINCT ?o) AS ?objects) WHERE {
+        SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }""", union=True)[0]
+    stats = _statistics("""SELECT (COUNT(DISTINCT ?e) AS ?entities) (COUNT(DISTINCT ?c) AS ?classes) WHERE {
+        ?e a ?c }""", union=True)[0]
     for key, prop in (("triples", "triples"), ("subjects", "distinctSubjects"), ("properties", "properties"),
                       ("objects", "distinctObjects")):
         out.append(ox.Triple(ds, n(VOID + prop), count(totals[key])))
     out.append(ox.Triple(ds, n(VOID + "entities"), count(stats["entities"])))
     out.append(ox.Triple(ds, n(VOID + "classes"), count(stats["classes"])))
-    for i, r in enumerate(_select(store, """SELECT ?c (COUNT(DISTINCT ?e) AS ?n) WHERE { GRAPH ?g { ?e a ?c } }
-                                            GROUP BY ?c ORDER BY ?c""")):
+    for i, r in enumerate(_statistics("""SELECT ?c (COUNT(DISTINCT ?e) AS ?n) WHERE { ?e a ?c }
+                                            GROUP BY ?c ORDER BY ?c""", union=True)):
         part = ox.BlankNode(f"class{i}")
         out += [ox.Triple(ds, n(VOID + "classPartition"), part), ox.Triple(part, n(VOID + "class"), n(r["c"])),
                 ox.Triple(part, n(VOID + "entities"), count(r["n"]))]
-    for i, r in enumerate(_select(store, """SELECT ?p (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }
-                                            GROUP BY ?p ORDER BY ?p""")):
+    for i, r in enumerate(_statistics("""SELECT ?p (COUNT(*) AS ?n) WHERE {
+                                                SELECT DISTINCT ?s ?p ?o WHERE { ?s ?p ?o } }
+                                            GROUP BY ?p ORDER BY ?p""", union=True)):
         part = ox.BlankNode(f"property{i}")
         out += [ox.Triple(ds, n(VOID + "propertyPartition"), part),
                 ox.Triple(part, n(VOID + "property"), n(r["p"])), ox.Triple(part, n(VOID + "triples"), count(r["n"]))]
-    for i, r in enumerate(_select(store, "SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } "
+    for i, r in enumerate(_statistics("SELECT ?g (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } } "
                                          "GROUP BY ?g ORDER BY ?g")):
         sub = ox.BlankNode(f"graph{i}")
         out += [ox.Triple(ds, n(VOID + "subset"), sub), ox.Triple(sub, n(RDF + "type"), n(VOID + "Dataset")),
@@ -218,6 +245,7 @@ def dump(suffix: str | None) -> Response:
         return error(406, "the dump is a dataset: accept application/n-quads or application/trig")
     mime, fmt = chosen
     store = get_store()
+    check_reachable(store)
     ext = {"application/n-quads": "nq", "application/trig": "trig"}[mime]
 
     def write(out: Any) -> None:

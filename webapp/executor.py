@@ -28,14 +28,14 @@ has to run in a process that can be. The design, measured on the seed store (5 M
 - After each answer a worker returns freed heap pages to the system (malloc_trim); one still more than
   CMOKG_WORKER_GROWTH above its size after opening its snapshot quits after answering, and a fresh one is
   started, so that fragmentation from large aggregates does not pile up.
-- A `ResultCache` keeps serialized answers as files beside the snapshots, keyed by (snapshot generation,
-  query text, dataset, Accept, format parameter, row limit), within a byte budget (CMOKG_RESULT_CACHE), least
-  recently used first out, admitted on a query's second asking (one-off queries do not evict repeated ones). Every
-  write goes through the app's `WriteLock`, whose release takes a new snapshot (if the writer did not),
-  which bumps the generation and empties the cache: an answer is never older than the last committed
-  write. Queries whose answer does not depend on the store alone (SERVICE, NOW(), RAND(), UUID(),
-  STRUUID(), BNODE()) are not cached. Measured at 10k CMOCs (0.5M triples, bench/README.md): the catalog
-  queries take 2 ms–2 s to evaluate, a hit 1–4 ms over HTTP.
+- A `ResultCache` keeps serialized answers as files beside the snapshots, keyed by the snapshot generation
+  and every field of the job (query text, substitutions, dataset, Accept, format parameter, row limit), within
+  a byte budget (CMOKG_RESULT_CACHE), least recently used first out, admitted on a query's second asking
+  (one-off queries do not evict repeated ones). Every write goes through the app's `WriteLock`, whose
+  release takes a new snapshot (if the writer did not), which bumps the generation and empties the cache:
+  an answer is never older than the last committed write. Queries whose answer does not depend on the store
+  alone (SERVICE, NOW(), RAND(), UUID(), STRUUID(), BNODE()) are not cached. Measured at 10k CMOCs (0.5M
+  triples, bench/README.md): the catalog queries take 2 ms–2 s to evaluate, a hit 1–4 ms over HTTP.
 
 `workers=0` runs queries in the request thread (no timeout): for in-memory stores and unit tests.
 """
@@ -58,7 +58,7 @@ import time
 import uuid
 from collections import OrderedDict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -374,10 +374,21 @@ def cacheable(job: Job) -> bool:
     return _UNCACHEABLE.search(job.sparql) is None
 
 
+def _canonical(value: object) -> object:
+    """A hashable, type-tagged form of a Job field: RDF terms by their N-Triples text (a literal and an IRI of
+    the same text differ), lists as tuples (None stays None: no dataset differs from an empty one)."""
+    if isinstance(value, (ox.NamedNode, ox.BlankNode, ox.Literal, ox.Triple)):
+        return (type(value).__name__, str(value))
+    if isinstance(value, (list, tuple)):
+        return tuple(_canonical(v) for v in value)
+    return value
+
+
 def cache_key(generation: int, job: Job) -> tuple[object, ...]:
-    return (generation, job.sparql, job.accept, job.format_param, job.base_iri,
-            tuple(job.default_graph) if job.default_graph is not None else None,
-            tuple(job.named_graphs) if job.named_graphs is not None else None, job.union, job.max_rows)
+    """Everything that can change an answer: the snapshot generation and every field of the Job (a worker is
+    given nothing else), substitutions included, in canonical form. Built from the dataclass's fields, so a
+    field added to Job cannot be left out of the key."""
+    return (generation, *((f.name, _canonical(getattr(job, f.name))) for f in fields(Job)))
 
 
 class ResultCache:

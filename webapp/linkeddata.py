@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import quote
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template, request
@@ -287,9 +288,15 @@ def _alternates(iri: str) -> list[tuple[str, str]]:
     return [(path + suffix, mime) for suffix, mime in ALTERNATES.items()]
 
 
+def as_uri(iri: str) -> str:
+    """The IRI as a URI (RFC 3987 §3.1: non-ASCII characters as percent-encoded UTF-8), for HTTP headers,
+    which carry Latin-1 only: an IRI such as .../source/研究一 would otherwise fail the response."""
+    return "".join(c if ord(c) < 0x80 else quote(c, safe="") for c in iri)
+
+
 def _link_header(iri: str) -> str:
-    links = [f'<{href}>; rel="alternate"; type="{mime}"' for href, mime in _alternates(iri)]
-    links.append(f'<{iri}>; rel="canonical"')
+    links = [f'<{as_uri(href)}>; rel="alternate"; type="{mime}"' for href, mime in _alternates(iri)]
+    links.append(f'<{as_uri(iri)}>; rel="canonical"')
     return ", ".join(links)
 
 
@@ -298,6 +305,15 @@ def _exists(iri: str) -> bool:
     node = ox.NamedNode(iri)
     return (next(iter(store.quads_for_pattern(node, None, None, None)), None) is not None
             or next(iter(store.quads_for_pattern(None, None, node, None)), None) is not None)
+
+
+def _is_iri(text: str) -> bool:
+    """Whether `text` is a valid absolute IRI (non-ASCII letters are; U+FFFD, a lone '%' or '[' are not)."""
+    try:
+        ox.NamedNode(text)
+    except ValueError:
+        return False
+    return True
 
 
 def _split_suffix(rest: str) -> tuple[str, str | None]:
@@ -311,7 +327,7 @@ def _split_suffix(rest: str) -> tuple[str, str | None]:
 def resource(rest: str) -> Response:
     """Linked data: every IRI under id/ as an HTML page, or Turtle, JSON-LD, N-Triples, RDF/XML by Accept."""
     iri, forced = id_base() + rest, None
-    if _UNSAFE.search(rest):
+    if _UNSAFE.search(rest) or not _is_iri(iri):  # e.g. %FF, %25 or %5B in the path: no IRI has it
         return error(404, "not an IRI of this graph")
     if not _exists(iri):
         bare, forced = _split_suffix(rest)

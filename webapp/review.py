@@ -11,24 +11,28 @@ from __future__ import annotations
 import hashlib
 import hmac
 import io
+import lzma
+import re
 import secrets
 import tempfile
 import threading
 import time
+import unicodedata
 import zipfile
+import zlib
 from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import IO, Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
-from werkzeug.utils import secure_filename
 
 from graph.pipeline import import_workbook
 from graph.report import Finding, Report
 from graph.validate import validate_workbook
 
 from . import get_store
+from .sparql import buffer_unsized_body
 
 bp = Blueprint("review", __name__)
 
@@ -66,6 +70,7 @@ def _setup(state: Any) -> None:
 @bp.before_request
 def _limit() -> None:
     request.max_content_length = int(current_app.config.get("CMOKG_UPLOAD_LIMIT") or DEFAULT_UPLOAD_LIMIT)
+    buffer_unsized_body(request.max_content_length)  # a chunked upload over the limit: 413, not cut short
 
 
 def _token_configured() -> str | None:
@@ -80,10 +85,27 @@ class BadUpload(Exception):
         self.message = message
 
 
+_UNSAFE_NAME = re.compile(r"[^\w.-]+")
+MAX_NAME_CHARS = 80
+
+
+def safe_name(filename: str, default: str = "workbook") -> str:
+    """A client's file name made safe to create in our temp folder, its letters kept in any script: the last
+    path segment only (either slash), runs of anything but letters, digits, '_', '-' and '.' as '_', no
+    leading or trailing dots (no hidden files, no '..'), the stem at most MAX_NAME_CHARS characters.
+    werkzeug's secure_filename keeps ASCII only: '研究.xlsx' became 'xlsx' (no suffix)."""
+    base = unicodedata.normalize("NFC", filename.replace("\\", "/").rsplit("/", 1)[-1])
+    path = PurePosixPath(base) if base not in ("", ".", "..") else PurePosixPath(default)
+    stem = _UNSAFE_NAME.sub("_", path.stem if path.suffix else base).strip("._")[:MAX_NAME_CHARS].strip("._")
+    suffix = _UNSAFE_NAME.sub("_", path.suffix) if path.suffix else ""
+    return (stem or default) + suffix
+
+
 def _write_upload(folder: Path, filename: str, data: bytes) -> list[Path]:
-    """Put the upload in `folder` as the reader expects it: one .xlsx, or a folder of CSVs from a .zip."""
-    name = secure_filename(filename) or "workbook"
-    suffix = PurePosixPath(name).suffix.lower()
+    """Put the upload in `folder` as the reader expects it: one .xlsx, or a folder of CSVs from a .zip. The
+    kind is told by the suffix of the name the client gave; the file is written under `safe_name`."""
+    name = safe_name(filename)
+    suffix = PurePosixPath(filename.replace("\\", "/")).suffix.lower()
     if suffix in (".xlsx", ".xlsm"):
         path = folder / name
         path.write_bytes(data)
@@ -113,27 +135,33 @@ def _unzip_csvs(folder: Path, stem: str, data: bytes) -> Path:
                 raise BadUpload(400, f"the zip expands to {total} bytes from {packed}: refused as a possible "
                                      "zip bomb")
             found = 0
+            written: dict[str, str] = {}  # lower-cased path in `target` -> the member written there
             for info in infos:
-                parts = PurePosixPath(info.filename).parts
+                parts = PurePosixPath(info.filename.replace("\\", "/")).parts
                 base = parts[-1] if parts else ""
                 if base.startswith(".") or "__MACOSX" in parts:
                     continue
                 if base.lower().endswith(".csv"):
-                    dest = target / secure_filename(base)
+                    dest = target / safe_name(base, "sheet")
                 elif len(parts) >= 2 and parts[-2] == "fulltext" and base.lower().endswith(".txt"):
                     (target / "fulltext").mkdir(exist_ok=True)
-                    dest = target / "fulltext" / secure_filename(base)
+                    dest = target / "fulltext" / safe_name(base, "text")
                 else:
                     continue
+                key = str(dest.relative_to(target)).lower()  # SOURCES.CSV and sources.csv are one sheet
+                if key in written:
+                    raise BadUpload(400, f"the zip holds both {written[key]!r} and {info.filename!r}, which would "
+                                         f"both be read as {dest.name}: keep one of them")
+                written[key] = info.filename
                 with zf.open(info) as src:
                     chunk = src.read(info.file_size + 1)
                 if len(chunk) != info.file_size:
                     raise BadUpload(400, f"zip entry {info.filename} is not the size it claims")
                 dest.write_bytes(chunk)
-                found += dest.suffix == ".csv"
+                found += dest.suffix.lower() == ".csv"
             if not found:
                 raise BadUpload(400, "the zip holds no .csv files (expected sources.csv, cmocs.csv, evidence.csv)")
-    except zipfile.BadZipFile as exc:
+    except (zipfile.BadZipFile, zlib.error, lzma.LZMAError, EOFError) as exc:  # not a zip, or damaged data
         raise BadUpload(400, f"the upload is not a readable zip file: {exc}") from None
     except (RuntimeError, NotImplementedError) as exc:  # encrypted or unsupported entries
         raise BadUpload(400, f"the zip cannot be read: {exc}") from None
@@ -202,7 +230,9 @@ def _validate(filename: str, data: bytes) -> Report:
 
 
 def _workbook_id(filename: str) -> str:
-    return PurePosixPath(secure_filename(filename) or "workbook").stem or "workbook"
+    """The workbook's id (re-uploads of one workbook supersede its batch): the stem of its safe name, letters
+    in any script kept (as the CLI keeps the file's stem)."""
+    return PurePosixPath(safe_name(filename)).stem or "workbook"
 
 
 @bp.get("/review")

@@ -17,6 +17,30 @@ from typing import Any
 
 from flask import Flask
 from gunicorn.app.base import BaseApplication
+from gunicorn.http.errors import LimitRequestLine
+from gunicorn.workers.gthread import ThreadWorker
+
+REQUEST_LINE_LIMIT = 8190
+"""Bytes of the request line (method, path and query string) gunicorn reads: its largest finite limit. A GET
+query travels in the request line; the largest catalog query is 5.4 KB URL-encoded. A longer query is answered
+414 with a message saying to POST it (the body may hold MAX_CONTENT_LENGTH bytes). gunicorn's setting 0 is not
+a larger cap but none at all: a 20 MB request line was read whole."""
+
+
+class _TooLongForGet(LimitRequestLine):
+    def __str__(self) -> str:
+        return (f"the request line is longer than {self.max_size} bytes, the limit of this server: send a long "
+                "SPARQL query by POST (Content-Type application/sparql-query, or a form with a 'query' field) "
+                "instead of in the URL")
+
+
+class ThreadWorkerWithAdvice(ThreadWorker):
+    """gunicorn's gthread worker whose 414 (request line too long) tells the client to POST instead."""
+
+    def handle_error(self, req: Any, client: Any, addr: Any, exc: BaseException) -> None:
+        if isinstance(exc, LimitRequestLine) and not isinstance(exc, _TooLongForGet):
+            exc = _TooLongForGet(exc.size, exc.max_size or REQUEST_LINE_LIMIT)
+        super().handle_error(req, client, addr, exc)
 
 
 class _Gunicorn(BaseApplication):
@@ -73,12 +97,12 @@ def serve(store: Path, host: str = "127.0.0.1", port: int = 8000, threads: int =
     _Gunicorn(app_config, {
         "bind": f"{host}:{port}",
         "workers": 1,
-        "worker_class": "gthread",
+        "worker_class": ThreadWorkerWithAdvice,  # gthread
         "threads": threads,
         "timeout": 120,
         # a GET query travels in the request line: gunicorn's default (4094 bytes) refused catalog queries of
-        # 5 KB with 414; 0 raises it to gunicorn's hard cap of 1 MiB, as large as a POST body (MAX_CONTENT_LENGTH)
-        "limit_request_line": 0,
+        # 5 KB with 414. Its largest finite limit is 8190; 0 would mean no limit at all (see REQUEST_LINE_LIMIT)
+        "limit_request_line": REQUEST_LINE_LIMIT,
         "graceful_timeout": 5,
         "accesslog": "-",
         "preload_app": False,

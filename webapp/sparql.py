@@ -11,9 +11,11 @@ process that holds the store for writing, in one transaction, then the workers g
 from __future__ import annotations
 
 import hmac
+import io
 import re
 from collections.abc import Iterable
 from typing import Any
+from urllib.parse import unquote_to_bytes
 
 import pyoxigraph as ox
 from flask import Blueprint, Response, current_app, render_template, request
@@ -22,6 +24,7 @@ from werkzeug.exceptions import MethodNotAllowed, RequestEntityTooLarge
 from werkzeug.wsgi import wrap_file
 
 from graph import catalog
+from graph.backend import StoreError
 from graph.namespaces import PREFIXES, sparql_prologue
 
 from . import get_pool, get_store
@@ -83,6 +86,60 @@ def _too_large(exc: RequestEntityTooLarge) -> Response:
                       "(MAX_CONTENT_LENGTH)")
 
 
+@bp.app_errorhandler(StoreError)
+def _store_unavailable(exc: StoreError) -> Response:
+    """The store cannot be reached or written (e.g. the remote endpoint of `cmokg serve --endpoint` is down):
+    503, so that clients retry; nothing is cached, so the next request after the store is back is answered.
+    The store's own message (which may name internal hosts) goes to the log, not to the client."""
+    current_app.logger.warning("store unavailable for %s %s: %s", request.method, request.path, exc)
+    message = ("the triple store behind this server is unavailable (unreachable or refusing requests); "
+               "try again later")
+    headers = {"Retry-After": "30"}
+    if not request.path.startswith(("/sparql", "/store")) and prefers_html(request.headers.get("Accept"),
+                                                                           RDF_TYPES):
+        body = render_template("search_error.html", message=message)
+        return Response(body, status=503, mimetype="text/html", headers=headers)
+    return error(503, message, headers)
+
+
+def check_reachable(store: Any) -> None:
+    """Before a streamed answer: a remote store that is down raises StoreError (503) now, while the status can
+    still be set, rather than cut the body short after a 200 was sent."""
+    if store.path is None and not isinstance(store.ox, ox.Store):  # a remote store (graph.remote)
+        store.query("ASK {}")
+
+
+def buffer_unsized_body(limit: int | None) -> None:
+    """Read a request body sent without Content-Length (`Transfer-Encoding: chunked`) here, at most `limit` + 1
+    bytes: one byte over the limit is refused with 413, as a body with a Content-Length over it is. Werkzeug
+    would stop reading at the limit without saying so, and a query cut there would run truncated.
+    A body within the limit is handed on as if it had come with its Content-Length."""
+    env = request.environ
+    if limit is None or "chunked" not in env.get("HTTP_TRANSFER_ENCODING", "").lower():
+        return
+    stream = env["wsgi.input"]
+    chunks: list[bytes] = []
+    size = 0
+    while size <= limit:
+        chunk = stream.read(min(64 * 1024, limit + 1 - size))
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    if size > limit:
+        raise RequestEntityTooLarge()
+    data = b"".join(chunks)
+    env["wsgi.input"] = io.BytesIO(data)
+    env["CONTENT_LENGTH"] = str(len(data))
+    env.pop("HTTP_TRANSFER_ENCODING", None)
+
+
+@bp.before_app_request
+def _bound_unsized_bodies() -> None:
+    if request.blueprint != "review":  # /review has a limit of its own (CMOKG_UPLOAD_LIMIT) and bounds it there
+        buffer_unsized_body(request.max_content_length)
+
+
 # -- request parsing ------------------------------------------------------------------------------------
 
 
@@ -105,6 +162,42 @@ def _body_text() -> str:
         raise ProtocolError(400, "the request body is not valid UTF-8") from None
 
 
+def check_urlencoded(raw: bytes, where: str) -> None:
+    """ProtocolError (400) naming the parameter when `raw` (a query string or an urlencoded form body) holds a
+    byte that is not ASCII, or a value whose percent-encoded bytes are not UTF-8. Werkzeug would keep such a
+    value as the literal text `%E9` (or drop the whole form), and the request would run as something else."""
+    if not raw:
+        return
+    try:
+        raw.decode("ascii")
+    except UnicodeDecodeError as exc:
+        raise ProtocolError(400, f"the {where} holds the byte 0x{raw[exc.start]:02X}, which is not allowed "
+                                 "there: percent-encode the UTF-8 bytes of every value") from None
+    for part in raw.split(b"&"):
+        name, _, value = part.partition(b"=")
+        for label, piece in (("name", name), ("value", value)):
+            try:
+                unquote_to_bytes(piece.replace(b"+", b" ")).decode("utf-8")
+            except UnicodeDecodeError:
+                shown = unquote_to_bytes(name.replace(b"+", b" ")).decode("utf-8", "replace")
+                what = f"parameter {shown!r}" if label == "value" else f"a parameter name ({shown!r})"
+                raise ProtocolError(400, f"{what} in the {where} is not UTF-8 once percent-decoded: "
+                                         "percent-encode its text as UTF-8") from None
+
+
+def check_iri(name: str, value: str) -> str:
+    """`value`, when it is an absolute IRI; else ProtocolError (400) naming the parameter."""
+    try:
+        ox.NamedNode(value)
+    except ValueError as exc:
+        raise ProtocolError(400, f"the {name} parameter {value!r} is not an absolute IRI: {exc}") from None
+    return value
+
+
+def _iris(params: MultiDict[str, str], name: str) -> list[str]:
+    return [check_iri(name, v) for v in params.getlist(name)]
+
+
 def _one(params: MultiDict[str, str], name: str) -> str | None:
     values = params.getlist(name)
     if len(values) > 1:
@@ -114,7 +207,8 @@ def _one(params: MultiDict[str, str], name: str) -> str | None:
 
 def _parse() -> tuple[str, str | None, MultiDict[str, str]]:
     """(kind, text, parameters): kind is query, update or none (GET without a query)."""
-    if request.method == "GET":
+    check_urlencoded(request.query_string, "query string")
+    if request.method in ("GET", "HEAD"):  # HEAD: a GET without the body
         params = request.args
         if "update" in params:
             raise ProtocolError(400, "SPARQL Update must be sent by POST (form or application/sparql-update)")
@@ -123,6 +217,8 @@ def _parse() -> tuple[str, str | None, MultiDict[str, str]]:
     mimetype = request.mimetype
     if mimetype in FORM_TYPES:
         _check_charset()
+        if mimetype == FORM_TYPES[0]:
+            check_urlencoded(request.get_data(cache=True), "form body")
         form = request.form
         params = MultiDict(list(request.args.items(multi=True)) + list(form.items(multi=True)))
         query, update = _one(form, "query"), _one(form, "update")
@@ -190,8 +286,8 @@ def sparql() -> Response:
 
 
 def _query(text: str, params: MultiDict[str, str]) -> Response:
-    default = params.getlist("default-graph-uri")
-    named = params.getlist("named-graph-uri")
+    default = _iris(params, "default-graph-uri")
+    named = _iris(params, "named-graph-uri")
     dataset_given = bool(default or named)
     job = Job(
         sparql=text,
@@ -223,7 +319,7 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
                      {"WWW-Authenticate": 'Bearer realm="cmokg", error="invalid_token"'})
     if current_app.config["CMOKG_READ_ONLY"]:
         return error(403, "the store is open read-only (CMOKG_READ_ONLY): updates are not possible")
-    using, using_named = params.getlist("using-graph-uri"), params.getlist("using-named-graph-uri")
+    using, using_named = _iris(params, "using-graph-uri"), _iris(params, "using-named-graph-uri")
     if using or using_named:
         if has_using_or_with(text):
             return error(400, "using-graph-uri / using-named-graph-uri conflict with USING or WITH in the "
@@ -397,15 +493,30 @@ def graph_store() -> Response:
     if chosen is None:
         return error(406, "a graph is RDF: accept one of " + ", ".join(RDF_TYPES))
     mime, fmt = chosen
+    if graph is not None:
+        try:
+            check_iri("graph", graph)
+        except ProtocolError as exc:
+            return error(exc.status, str(exc))
     store = get_store()
     if graph is not None and not store.has_graph(graph):
         return error(404, f"no graph <{graph}> in this store")
+    check_reachable(store)
     g = ox.NamedNode(graph) if graph is not None else None
 
     def write(out: Any) -> None:
         # pyoxigraph iterators belong to the thread that made them: make it here, in the writer thread
-        quads = store.ox.quads_for_pattern(None, None, None, g)
-        triples = (ox.Triple(q.subject, q.predicate, q.object) for q in quads)
+        triples: Iterable[ox.Triple]
+        if g is not None:
+            triples = (ox.Triple(q.subject, q.predicate, q.object)
+                       for q in store.ox.quads_for_pattern(None, None, None, g))
+        else:
+            # the union of all graphs as a set of triples: a triple kept in several graphs (an agent of every
+            # batch, say) is sent once. Oxigraph's union default graph yields it once per graph, but a
+            # CONSTRUCT result is a graph (a set), which Oxigraph deduplicates as it streams.
+            result = store.ox.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
+            assert isinstance(result, ox.QueryTriples)
+            triples = result
         if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
             ox.serialize((ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples), out,
                          format=fmt)

@@ -4,7 +4,8 @@ pyoxigraph parses queries only when it runs them, and the endpoint must decide s
 SERVICE endpoints a query would call (refused unless allow-listed), which URLs a LOAD would fetch, whether a
 query names its own dataset (FROM / FROM NAMED), whether an update has USING / WITH, and where to add the
 USING clauses of the protocol's `using-graph-uri`. A tokenizer that skips comments, strings and IRIs is enough
-for that: keywords are only keywords outside them.
+for that: keywords are only keywords outside them. IRIs are read in document order and resolved by Oxigraph's
+own IRI resolution, as the query's parser will resolve them (pyoxigraph offers no parse-only API).
 """
 
 from __future__ import annotations
@@ -13,7 +14,8 @@ import functools
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
-from urllib.parse import urljoin
+
+import pyoxigraph as ox
 
 _TOKEN = re.compile(
     r"""
@@ -56,28 +58,31 @@ def tokens(text: str) -> Iterator[Token]:
             depth = max(0, depth - 1)
 
 
-def _prefixes(toks: list[Token]) -> dict[str, str]:
-    out: dict[str, str] = {}
-    for i, t in enumerate(toks[:-2]):
-        if t.is_word("PREFIX") and toks[i + 1].kind == "pname" and toks[i + 2].kind == "iri":
-            out[toks[i + 1].text.rstrip(":")] = toks[i + 2].text[1:-1]
-    return out
+@functools.lru_cache(maxsize=256)
+def resolve_iri(ref: str, base: str | None) -> str | None:
+    """`ref` resolved against `base` exactly as Oxigraph resolves the IRIs of a query (RFC 3986, by Oxigraph's
+    own IRI parser, reached through its Turtle parser: Python's urljoin differs from RFC 3986 in corner
+    cases); None when it cannot be resolved (relative without a base, or not an IRI)."""
+    data = f"<{ref}> <urn:x:p> <urn:x:o> .".encode()
+    try:
+        subject = next(iter(ox.parse(data, ox.RdfFormat.TURTLE, base_iri=base or None))).subject
+    except (SyntaxError, ValueError, StopIteration):
+        return None
+    return subject.value if isinstance(subject, ox.NamedNode) else None
 
 
-def _base(toks: list[Token], base: str | None) -> str | None:
-    for i, t in enumerate(toks[:-1]):
-        if t.is_word("BASE") and toks[i + 1].kind == "iri":
-            base = urljoin(base or "", toks[i + 1].text[1:-1])
-    return base
+_PN_LOCAL_ESCAPE = re.compile(r"\\(.)")
 
 
-def _resolve(tok: Token, prefixes: dict[str, str], base: str | None) -> str | None:
+def _expand(tok: Token, prefixes: dict[str, str | None], base: str | None) -> str | None:
+    """The IRI of an IRI or prefixed-name token, with the prefixes and base in force where it stands."""
     if tok.kind == "iri":
-        return urljoin(base or "", tok.text[1:-1])
+        return resolve_iri(tok.text[1:-1], base)
     if tok.kind == "pname":
         prefix, _, local = tok.text.rstrip(".").partition(":")
-        if prefix in prefixes:
-            return urljoin(base or "", prefixes[prefix] + local)
+        namespace = prefixes.get(prefix)
+        if namespace is not None:
+            return resolve_iri(namespace + _PN_LOCAL_ESCAPE.sub(r"\1", local), base)
     return None
 
 
@@ -110,15 +115,25 @@ def _has_from_memo(text: str) -> bool:
 
 
 def _remote_targets(text: str, base: str | None) -> list[tuple[str, str | None]]:
+    """Read in document order, as the SPARQL parser reads: each BASE is resolved against the BASE before it,
+    each PREFIX IRI against the BASE in force where it is declared (and a later PREFIX of the same name
+    replaces it, as between the operations of an update), each SERVICE / LOAD target with the prefixes and
+    BASE in force where it stands."""
     toks = list(tokens(text))
-    prefixes, base = _prefixes(toks), _base(toks, base)
+    prefixes: dict[str, str | None] = {}
     out: list[tuple[str, str | None]] = []
     for i, t in enumerate(toks):
-        if t.is_word("SERVICE", "LOAD"):
+        nxt = toks[i + 1] if i + 1 < len(toks) else None
+        if t.is_word("BASE") and nxt is not None and nxt.kind == "iri":
+            base = resolve_iri(nxt.text[1:-1], base)
+        elif (t.is_word("PREFIX") and nxt is not None and nxt.kind == "pname" and i + 2 < len(toks)
+              and toks[i + 2].kind == "iri"):
+            prefixes[nxt.text.partition(":")[0]] = resolve_iri(toks[i + 2].text[1:-1], base)
+        elif t.is_word("SERVICE", "LOAD"):
             j = i + 1
             if j < len(toks) and toks[j].is_word("SILENT"):
                 j += 1
-            target = _resolve(toks[j], prefixes, base) if j < len(toks) else None
+            target = _expand(toks[j], prefixes, base) if j < len(toks) else None
             out.append((t.text.upper(), target))
     return out
 
