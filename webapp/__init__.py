@@ -33,7 +33,8 @@ CONFIG: dict[str, tuple[Any, str]] = {
                             "Server header"),
     "CMOKG_ENDPOINT_USER": (None, "user for the remote store's update endpoint (HTTP digest or basic auth)"),
     "CMOKG_ENDPOINT_PASSWORD": (None, "password for the remote store's update endpoint"),
-    "CMOKG_READ_ONLY": (False, "open the store read-only: no SPARQL Update, and CLI writes are not locked out "
+    "CMOKG_READ_ONLY": (False, "open the store read-only: no SPARQL Update, and CLI writes are not locked out, "
+                               "but the server answers from the store as it opened it until it is restarted "
                                "(the default holds the RocksDB lock so CLI writes wait for the server to stop)"),
     "MAX_CONTENT_LENGTH": (1024 * 1024, "largest request body in bytes (queries, updates, forms); "
                                         "larger ones get 413 with a message"),
