@@ -10,8 +10,9 @@ import importlib
 import json
 import os
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import IO
 
 import pyoxigraph as ox
 from rich.console import Console
@@ -48,6 +49,34 @@ def add_plain_row(table: Table, *cells: object) -> None:
 
 class UsageError(Exception):
     """Bad usage discovered after argument parsing (exit 2)."""
+
+
+def output_path(option: str, name: str) -> Path:
+    """The file an option names for writing: its folder must exist and it must not be a folder (exit 2)."""
+    path = Path(name)
+    if path.is_dir() or name.endswith(("/", os.sep)):
+        raise UsageError(f"{option} {name} is a folder; give a file name")
+    if not path.parent.is_dir():
+        raise UsageError(f"{option} {name}: no folder {path.parent}")
+    return path
+
+
+def write_atomically(option: str, path: Path, write: Callable[[IO[bytes]], object]) -> None:
+    """Write through a temporary file beside `path`, renamed over it only when `write` has finished: a failure
+    leaves neither a partial file nor a changed old one. An OSError is a UsageError naming the option."""
+    tmp: Path | None = None
+    try:
+        part = path.with_name(f".{path.name}.{os.getpid()}.part")
+        with open(part, "xb") as fh:  # created with the umask's permissions, as a plain open would
+            tmp = part
+            write(fh)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise UsageError(f"{option} {path}: cannot write it ({exc.strerror or exc})") from None
+    finally:
+        if tmp is not None:
+            tmp.unlink(missing_ok=True)
 
 
 def _progress() -> Progress:
@@ -171,6 +200,8 @@ def cmd_query(args: argparse.Namespace) -> int:
         if "=" not in item:
             raise UsageError(f"--param takes name=value, got {item!r}")
         k, v = item.split("=", 1)
+        if k.strip() in values:
+            raise UsageError(f"--param {k.strip()} is given twice")
         values[k.strip()] = v
     try:
         catalog = load_catalog()
@@ -191,7 +222,13 @@ def cmd_query(args: argparse.Namespace) -> int:
         if values or args.limit is not None or args.offset is not None:
             raise UsageError("--param, --limit and --offset work with catalog queries only")
         try:
-            result = store.query(path.read_text(encoding="utf-8"))
+            text = path.read_text(encoding="utf-8-sig")
+        except UnicodeDecodeError as exc:
+            raise UsageError(f"{path}: not UTF-8 text (byte {exc.start})") from None
+        except OSError as exc:
+            raise UsageError(f"{path}: cannot read it ({exc.strerror or exc})") from None
+        try:
+            result = store.query(text)
         except SyntaxError as exc:
             raise UsageError(f"{path}: SPARQL syntax error: {exc}") from None
     _print_result(result, args.format)
@@ -239,7 +276,7 @@ def _print_result(result: object, fmt: str) -> None:
 
 
 def cmd_reason(args: argparse.Namespace) -> int:
-    from .reason import check_consistency
+    from .reason import ReasonerError, check_consistency
 
     store = _open(args, read_only=True)
     buf = bytearray()
@@ -248,7 +285,10 @@ def cmd_reason(args: argparse.Namespace) -> int:
                 "https://w3id.org/cmokg/graph/"):
             continue  # ontology and vocabularies are loaded by the reasoner itself
         buf += f"{q.subject} {q.predicate} {q.object} .\n".encode()
-    report = check_consistency(bytes(buf))
+    try:
+        report = check_consistency(bytes(buf))
+    except ReasonerError as exc:
+        raise UsageError(f"{exc} (HermiT needs Java on the PATH)") from None
     out.print(report.message, markup=False)
     return OK if report.ok else REFUSED
 
@@ -285,11 +325,16 @@ def cmd_export(args: argparse.Namespace) -> int:
     fmt = EXPORT_FORMATS[args.format]
     if fmt in (ox.RdfFormat.TURTLE, ox.RdfFormat.N_TRIPLES) and not args.graph:
         raise UsageError(f"--format {args.format} holds one graph: give --graph IRI, or use nq or trig")
+    if args.graph:
+        try:
+            ox.NamedNode(args.graph)
+        except ValueError as exc:
+            raise UsageError(f"--graph {args.graph!r} is not an IRI ({exc})") from None
     if args.graph and not store.has_graph(args.graph):
         raise UsageError(f"no graph {args.graph} in the store")
     if args.output and args.output != "-":
-        with open(args.output, "wb") as fh:
-            store.dump(fh, fmt, args.graph)
+        path = output_path("-o", args.output)
+        write_atomically("-o", path, lambda fh: store.dump(fh, fmt, args.graph))
     else:
         store.dump(sys.stdout.buffer, fmt, args.graph)
         sys.stdout.flush()

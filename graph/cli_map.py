@@ -18,19 +18,15 @@ WRITERS = {".svg", ".png"}
 
 
 def cmd_map(args: argparse.Namespace) -> int:
-    from .cli import OK, UsageError, _open, out
+    from .cli import OK, UsageError, _open, out, output_path, write_atomically
 
-    path = Path(args.out)
-    suffix = path.suffix.lower()
+    suffix = Path(args.out).suffix.lower()
     if suffix not in WRITERS:
         raise UsageError(f"--out {args.out}: the file name must end in .svg or .png (it picks the format)")
-    if not path.parent.is_dir():
-        raise UsageError(f"--out {args.out}: no folder {path.parent}")
+    path = output_path("--out", args.out)
     scene = MAPS[args.map](_open(args, read_only=True))
-    if suffix == ".svg":
-        path.write_text(to_svg(scene), encoding="utf-8")
-    else:
-        path.write_bytes(to_png(scene))
+    data = to_svg(scene).encode("utf-8") if suffix == ".svg" else to_png(scene)
+    write_atomically("--out", path, lambda fh: fh.write(data))
     out.print(f"wrote {path} ({args.map}, {round(scene.width)}x{round(scene.height)})", markup=False)
     return OK
 

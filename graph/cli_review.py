@@ -20,8 +20,10 @@ from .cli import (
     add_plain_row,
     err,
     out,
+    output_path,
     plain_table,
     print_data,
+    write_atomically,
 )
 from .report import csv_safe
 
@@ -83,6 +85,17 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return OK
 
 
+def _fraction(text: str) -> float:
+    """A number from 0 to 1 (argparse type): nan, -5 or 7 made every CMOC of a source pair with every other."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not 0.0 <= value <= 1.0:  # also false for nan
+        raise argparse.ArgumentTypeError(f"{text} is not between 0 and 1")
+    return value
+
+
 def cmd_bib(args: argparse.Namespace) -> int:
     from .bibliography import BibliographyError, read_bibliographies, to_sources_csv, to_workbook
     from .pipeline import import_read
@@ -97,7 +110,9 @@ def cmd_bib(args: argparse.Namespace) -> int:
     for w in merged.problems:
         err.print(f"skipped: {w}", markup=False)
     if args.output:
-        Path(args.output).write_text(to_sources_csv(merged.records), encoding="utf-8")
+        path = output_path("-o", args.output)
+        text = to_sources_csv(merged.records).encode("utf-8")
+        write_atomically("-o", path, lambda fh: fh.write(text))
         out.print(f"wrote {args.output}: {len(merged.records)} source(s), {len(merged.merges)} merge(s)",
                   markup=False)
         return REFUSED if merged.problems else OK
@@ -142,7 +157,7 @@ def register(command: Command) -> None:
     p = command("compare", "compare two reviewers' extractions of the same sources: pairs, agreement, kappa")
     p.add_argument("a", metavar="A", help="first workbook (.xlsx or folder of CSVs)")
     p.add_argument("b", metavar="B", help="second workbook")
-    p.add_argument("--threshold", type=float, default=0.5, help="least C/M/O similarity to pair two CMOCs")
+    p.add_argument("--threshold", type=_fraction, default=0.5, help="least C/M/O similarity to pair two CMOCs")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.set_defaults(func=cmd_compare)
 

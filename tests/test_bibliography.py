@@ -45,7 +45,7 @@ def test_bibtex_fields_latex_and_authors() -> None:
     assert [(r.title, r.authors, r.year, r.doi, r.pmid) for r in records] == [
         ("Social Prescribing Link Workers: A Realist Review", ["Doe, Jane", "Roe, Richard"], "2021",
          "10.1234/BIB.0001", ""),
-        ("Loneliness and Muller's intervention", ["Muller, Anna"], "2022", "", "33333333")]
+        ("Loneliness and Müller's intervention", ["Müller, Anna"], "2022", "", "33333333")]  # {\"u} is ü
 
 
 def test_medline_cut_mid_record_is_reported() -> None:
