@@ -61,6 +61,21 @@ def batches_of_workbook(store: EvidenceStore, workbook_id: str) -> list[str]:
     return [_iri(r["b"]) for r in rows if r["b"] is not None]
 
 
+def batch_record(store: EvidenceStore, batch: str) -> tuple[list[str], list[str]]:
+    """What a batch already in the store records about itself: the workbooks it is a revision of
+    (prov:specializationOf) and the earlier batches it superseded (prov:wasRevisionOf). Both empty when the
+    store has no such batch. A batch's IRI is the hash of the file's content, so importing the same file
+    again names the same batch: what it recorded must be kept (see graph.pipeline)."""
+    rows = store.select(
+        f"SELECT DISTINCT ?p ?o WHERE {{ GRAPH <{batch}> {{ <{batch}> ?p ?o "
+        f"VALUES ?p {{ prov:specializationOf prov:wasRevisionOf }} }} }}")
+    workbooks: set[str] = set()
+    earlier: set[str] = set()
+    for r in rows:
+        (workbooks if _iri(r["p"]).endswith("specializationOf") else earlier).add(_iri(r["o"]))
+    return sorted(workbooks), sorted(earlier)
+
+
 def defined_in_other_batches(store: EvidenceStore, iris: Iterable[URIRef], exclude: Iterable[str],
                              ) -> dict[URIRef, list[str]]:
     """For each IRI: the batch graphs (other than `exclude`) that type it, i.e. define it."""

@@ -151,13 +151,16 @@ def cmd_build(args: argparse.Namespace) -> int:
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
+    from .pipeline import same_file_findings
     from .validate import validate_workbook
 
     store = _open(args, read_only=True) if _store_path(args).exists() else None
     code = OK
     reports = []
     for paths in _group_inputs(args.files):
-        report = validate_workbook(paths, store, args.reviewer, engine=args.engine).report
+        validated = validate_workbook(paths, store, args.reviewer, engine=args.engine)
+        report = validated.report
+        report.extend(same_file_findings(store, validated))  # the import refuses it: say so now
         reports.append(report)
         code = max(code, report.exit_code())
     if args.format == "json" and len(reports) > 1:

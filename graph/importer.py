@@ -51,10 +51,6 @@ def split_cell(text: str) -> list[str]:
 SOURCE, CMOC, EVIDENCE = f"{ID}source/", f"{ID}cmoc/", f"{ID}evidence/"
 
 
-def evidence_iri(evidence_id: str) -> URIRef:
-    return URIRef(EVIDENCE + slug(evidence_id))
-
-
 def agent_iri(who: str) -> URIRef:
     """An ORCID, or `id:agent/{slug}`; a name with no letter or digit (a reviewer given on the command line;
     in a cell it is a violation) is named by a hash of it, so that two such names stay two agents."""
@@ -522,4 +518,19 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
     ext.add((batch, CMO.tripleCount, Literal(len(ext) + 1, datatype=XSD.integer)))
 
 
-__all__ = ["Extraction", "add_provenance", "convert", "literal", "path_key", "to_ox"]
+
+def add_revisions(ext: Extraction, revision_of: Sequence[str]) -> None:
+    """Record more earlier batches (`prov:wasRevisionOf`) in provenance `add_provenance` already wrote, its
+    `cmo:tripleCount` kept right; the store and graph of `ext` are rebuilt from the lines on next use."""
+    batch = ext.batch
+    new = [(batch, PROV.wasRevisionOf, URIRef(old)) for old in revision_of]
+    if not new:
+        return
+    count = f"<{batch}> <{CMO.tripleCount}> "
+    for line in [line for line in ext.lines if line.startswith(count)]:
+        del ext.lines[line]
+    ext._store = None
+    ext.extend(new)
+    ext.add((batch, CMO.tripleCount, Literal(len(ext) + 1, datatype=XSD.integer)))
+
+__all__ = ["Extraction", "add_provenance", "add_revisions", "convert", "literal", "path_key", "to_ox"]

@@ -17,7 +17,9 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from .backend import Backend
-from .report import Report
+from .batches import batch_record, workbook_iri
+from .importer import add_revisions
+from .report import Finding, Report
 from .store import EvidenceStore, StoreError, check_target, replacing, swap_in
 from .validate import (
     Converted,
@@ -68,6 +70,11 @@ def _commit(store: EvidenceStore, validated: Validated,
     ext = validated.extraction
     if ext is None or not validated.report.conforms:
         return result
+    earlier = _restated_batch(store, validated)
+    if not validated.report.conforms:
+        return result
+    if earlier:  # the same file again: the batch keeps the revisions it recorded when first imported
+        add_revisions(ext, earlier)
     result.batch = str(ext.batch)
     result.superseded = list(validated.supersedes)
     result.replaced = store.has_graph(result.batch) or bool(result.superseded)
@@ -79,6 +86,41 @@ def _commit(store: EvidenceStore, validated: Validated,
     if also is not None:
         also(result.batch, data, [*result.superseded, result.batch] if result.replaced else [])
     return result
+
+
+def same_file_findings(store: EvidenceStore | None, validated: Validated) -> list[Finding]:
+    """A workbook whose content (hence its batch IRI, a hash of it) is already in the store as the batch of
+    another workbook: importing it would take that batch from its workbook (whose next revision would then
+    supersede nothing and collide with it) and drop what it recorded. A violation, to import it under the
+    workbook's own name instead."""
+    ext = validated.extraction
+    if store is None or ext is None or validated.workbook_id is None or not store.has_graph(str(ext.batch)):
+        return []
+    workbooks, _ = batch_record(store, str(ext.batch))
+    mine = str(workbook_iri(validated.workbook_id))
+    others = [w for w in workbooks if w != mine]
+    if not others:
+        return []
+    names = ", ".join(w.rsplit("/", 1)[-1] for w in others)
+    return [Finding("Violation", f"this file is already in the graph as batch {ext.batch} of workbook '{names}' "
+                    f"(the same content, not the same name '{validated.workbook_id}'): import it under that "
+                    "workbook's name to revise it, or change it before importing it as a workbook of its own",
+                    origin="graph")]
+
+
+def _restated_batch(store: EvidenceStore, validated: Validated) -> list[str]:
+    """Before writing a batch whose graph is already in the store (the same file again): add a violation to
+    the report if it belongs to another workbook (`same_file_findings`), else return the earlier batches it
+    recorded as revisions of, so that writing it again keeps them."""
+    ext = validated.extraction
+    if ext is None or not store.has_graph(str(ext.batch)):
+        return []
+    found = same_file_findings(store, validated)
+    if found:
+        validated.report.extend(found)
+        return []
+    _, earlier = batch_record(store, str(ext.batch))
+    return [b for b in earlier if b not in validated.supersedes]
 
 
 def _write(store: Backend, batch: str, data: bytes, supersedes: Sequence[str], *, checked: bool = False) -> None:

@@ -27,7 +27,7 @@ from typing import IO, Any
 
 from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
 
-from graph.pipeline import import_workbook
+from graph.pipeline import import_workbook, same_file_findings
 from graph.report import Finding, Report
 from graph.validate import validate_workbook
 
@@ -51,6 +51,8 @@ class Pending:
     data: bytes
     sha256: str
     created: float
+    importing: bool = False  # an import of it is under way (a second one waits for none: 409)
+    batch: str | None = None  # imported as this batch (the data is let go; using the key again: 409)
 
 
 class InMemoryUploads(Request):
@@ -194,6 +196,41 @@ def _forget(key: str) -> None:
         _pending.pop(key, None)
 
 
+def _claim(key: str) -> Pending:
+    """Take a pending upload for one import: a second request with the same key (a double click, two tabs)
+    while it is imported (409), or after (410, used up), imports nothing. Released by `_release` on failure,
+    `_imported` on success."""
+    p = _recall(key)
+    with _lock:
+        if p is None or _pending.get(key) is not p:
+            raise BadUpload(410, "that upload has expired (uploads are kept for an hour, and only the latest "
+                                 f"{PENDING_MAX}): validate the workbook again, then import it")
+        if p.batch is not None:
+            raise BadUpload(410, f"{p.filename!r} was already imported from this upload, as batch {p.batch}: "
+                                 "nothing more was imported. To import a corrected workbook, validate it again")
+        if p.importing:
+            raise BadUpload(409, f"{p.filename!r} is being imported from this upload by another request: nothing "
+                                 "more was imported. See the batches (/queries/batches) once it is done")
+        p.importing = True
+        return p
+
+
+def _release(p: Pending) -> None:
+    with _lock:
+        p.importing = False
+
+
+def _imported(p: Pending, batch: str | None) -> None:
+    with _lock:
+        p.importing, p.batch, p.data = False, batch, b""
+
+
+def _retry_key(key: str) -> str | None:
+    """The key, if its upload can still be imported (the page shows the import form again with it)."""
+    p = _recall(key) if key else None
+    return key if p is not None and p.batch is None and not p.importing else None
+
+
 def _report_response(report: Report, fmt: str, status: int) -> Response:
     stem = "cmokg-report"
     if fmt == "csv":
@@ -203,11 +240,15 @@ def _report_response(report: Report, fmt: str, status: int) -> Response:
                     headers={"Content-Disposition": f"attachment; filename={stem}.json"})
 
 
-def _error(status: int, message: str, fmt: str) -> Response:
+def _error(status: int, message: str, fmt: str, pending: str | None = None, filename: str | None = None,
+           ) -> Response:
+    """The request was refused before any workbook was checked: the message (a report of that one finding for
+    CSV and JSON); with `pending`, the page shows the import form again, to retry without uploading again."""
     report = Report(input_name="upload", unreadable=True, findings=[Finding("Violation", message)])
     if fmt in ("csv", "json"):
         return _report_response(report, fmt, status)
-    body = render_template("review.html", report=report, error=message, token_configured=bool(_token_configured()))
+    body = render_template("review.html", report=None, error=message, pending=pending, filename=filename,
+                           token_configured=bool(_token_configured()))
     return Response(body, status=status, mimetype="text/html")
 
 
@@ -224,7 +265,9 @@ def _upload() -> tuple[str, bytes]:
 def _validate(filename: str, data: bytes) -> Report:
     with tempfile.TemporaryDirectory(prefix="cmokg-review-") as tmp:
         paths = _write_upload(Path(tmp), filename, data)
-        report = validate_workbook(paths, get_store(), reviewer="web", workbook_id=_workbook_id(filename)).report
+        validated = validate_workbook(paths, get_store(), reviewer="web", workbook_id=_workbook_id(filename))
+        report = validated.report
+        report.extend(same_file_findings(get_store(), validated))  # the import refuses it: say so now
     report.input_name = filename
     return report
 
@@ -275,18 +318,25 @@ def do_import() -> Response:
     if expected is None:
         return _error(403, "importing over the web is off: no reviewer token is configured "
                            "(CMOKG_REVIEWER_TOKEN)", fmt)
+    key = request.form.get("upload") or ""
+    retry = _retry_key(key)
     given = request.form.get("token") or request.headers.get("X-Reviewer-Token") or ""
     if not hmac.compare_digest(given.encode(), expected.encode()):
-        return _error(403, "wrong or missing reviewer token: nothing was imported", fmt)
+        return _error(403, "wrong or missing reviewer token: nothing was imported; give the token again",
+                      fmt, retry)
     reviewer = (request.form.get("reviewer") or "").strip()
     if not reviewer:
-        return _error(400, "give the reviewer's name or ORCID (form field 'reviewer')", fmt)
-    key = request.form.get("upload") or ""
+        return _error(400, "give the reviewer's name or ORCID (form field 'reviewer')", fmt, retry)
+    pending: Pending | None = None
     try:
         if key:
-            pending = _recall(key)
-            if pending is None:
-                raise BadUpload(410, "that upload has expired: upload the workbook again")
+            sent = request.files.get("workbook")
+            if sent is not None and sent.filename:  # a file as well as a key: they must be the same workbook
+                p = _recall(key)
+                if p is not None and hashlib.sha256(sent.read()).hexdigest() != p.sha256:
+                    raise BadUpload(400, f"the upload key is for {p.filename!r}, not the file {sent.filename!r} sent "
+                                         "with it: nothing was imported; validate that file first")
+            pending = _claim(key)
             filename, data = pending.filename, pending.data
         else:
             filename, data = _upload()
@@ -297,19 +347,32 @@ def do_import() -> Response:
                 result = import_workbook(store, paths, reviewer, workbook_id=_workbook_id(filename))
                 store.flush()
     except BadUpload as exc:
+        if pending is not None:
+            _release(pending)
         return _error(exc.status, exc.message, fmt)
     except OSError as exc:  # a read-only store
+        if pending is not None:
+            _release(pending)
         return _error(503, f"the store cannot be written: {exc}", fmt)
+    except BaseException:
+        if pending is not None:
+            _release(pending)
+        raise
     result.report.input_name = filename
+    if pending is not None:
+        if result.imported:
+            _imported(pending, result.batch)
+        else:
+            _release(pending)
     if not result.imported:
         status = 422 if result.report.unreadable else 409
         if fmt in ("csv", "json"):
             return _report_response(result.report, fmt, status)
         body = render_template("review.html", report=result.report, findings=result.report.sorted(),
-                               token_configured=True, filename=filename, refused=True)
+                               token_configured=True, filename=filename, refused=True,
+                               json_href=_data_href(result.report.to_json(), "application/json"),
+                               csv_href=_data_href(result.report.to_csv(), "text/csv"))
         return Response(body, status=status, mimetype="text/html")
-    if key:
-        _forget(key)
     payload = {"batch": result.batch, "triples": result.triples, "superseded": result.superseded,
                "workbook_id": result.workbook_id, "warnings": len(result.report.warnings)}
     if fmt == "json":
