@@ -91,7 +91,8 @@ def id_iri(path: str) -> str:
 
 def page_number(args: MultiDict[str, str]) -> int:
     raw = args.get("page", "1").strip() or "1"
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE:
+    # ASCII digits only: str.isdigit() is also true of '²' or '①', which int() refuses (a 500)
+    if not re.fullmatch(r"[0-9]{1,7}", raw) or not 1 <= int(raw) <= MAX_PAGE:
         raise BadParameter(f"page: {raw[:40]!r} is not a page number (a whole number from 1 to {MAX_PAGE})")
     return int(raw)
 
@@ -327,9 +328,12 @@ MATCH = " UNION ".join(f"{{ {b} }}" for b in TEXT_BRANCHES) + " FILTER(CONTAINS(
 FIELD_ORDER = ("context", "mechanism resource", "mechanism reasoning", "outcome", "quote")
 
 
+CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")  # control characters (NUL...) are no text: read as spaces
+
+
 def search_text(args: MultiDict[str, str]) -> str:
     """The search text: stripped, at least SEARCH_MIN and at most SEARCH_MAX characters."""
-    text = " ".join(args.get("q", "").split())
+    text = " ".join(CONTROL.sub(" ", args.get("q", "")).split())
     if len(text) > SEARCH_MAX:
         raise BadParameter(f"q: the search text has {len(text)} characters; at most {SEARCH_MAX} are searched")
     if len(text) < SEARCH_MIN:
@@ -340,14 +344,15 @@ def search_text(args: MultiDict[str, str]) -> str:
 @bp.route("/search")
 def search() -> Any:
     """Text search (?q=) in contexts, mechanisms, outcomes and quotes, grouped by CMOC (?page=)."""
-    if not request.args.get("q", "").strip():
+    if not CONTROL.sub(" ", request.args.get("q", "")).strip():
         return render_template("search.html", q="", hits=[], paging=None, message="Type a word or phrase to find "
                                "it in contexts, mechanisms, outcomes and quotes.")
     try:
         text = search_text(request.args)
         number = page_number(request.args)
     except BadParameter as exc:
-        return render_template("search.html", q=request.args.get("q", "")[:SEARCH_MAX], hits=[], paging=None,
+        return render_template("search.html", q=CONTROL.sub(" ", request.args.get("q", ""))[:SEARCH_MAX], hits=[],
+                               paging=None,
                                message=str(exc)), 400
     # One scan for both the total and the page: the matching CMOCs (IRIs only), ordered and cut here; ORDER BY
     # with LIMIT in the store, plus a COUNT, would scan the texts twice.

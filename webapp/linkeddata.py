@@ -52,9 +52,29 @@ def curie(iri: str) -> str:
     return iri
 
 
+WEB_SCHEMES = ("http://", "https://")
+
+
+def link_target(iri: str) -> str:
+    """Where a page links an IRI: its local /id/ page, the IRI itself when it is a web address, else "#". An IRI
+    such as <javascript:alert(1)> or <data:text/html,...> is a valid IRI (SPARQL Update or a remote store can
+    put one in the graph) but must never become a link a reader can click."""
+    local = local_path(iri)
+    if local:
+        return local
+    return iri if iri.lower().startswith(WEB_SCHEMES) else "#"
+
+
 @bp.app_template_filter("href")
 def _href(iri: str) -> str:
-    return local_path(iri) or iri
+    return link_target(iri)
+
+
+@bp.app_template_filter("weblink")
+def _weblink(url: str) -> str:
+    """A URL from the data (a source's fabio:hasURL) as a link target: http(s) only, else "#"."""
+    url = url.strip()
+    return url if url.lower().startswith(WEB_SCHEMES) else "#"
 
 
 @bp.app_template_filter("curie")

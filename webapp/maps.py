@@ -19,7 +19,7 @@ from graph.maps import Cell, Network, cmoc_count, cmoc_network, evidence_matrix,
 from . import get_store
 from .assets import assets_installed
 from .browse import BadParameter, Paging, bad_request, page_number
-from .linkeddata import local_path
+from .linkeddata import link_target
 from .sparql import error
 
 bp = Blueprint("maps", __name__)
@@ -34,7 +34,9 @@ def cell_url(cell: Cell) -> str:
 
 
 def _local(iri: str) -> str:
-    return local_path(iri) or iri
+    """A CMOC's link in the SVG and the JSON (the network page opens it on double-click): its /id/ page, a web
+    IRI as it is, never a javascript: or data: IRI."""
+    return link_target(iri)
 
 
 @bp.route("/maps")
