@@ -71,8 +71,12 @@ def test_validate_unreadable_exits_2(fixture_store: Path) -> None:
     assert proc.returncode == 2
 
 
-def test_validate_csv_files_given_together_form_one_workbook(fixture_store: Path) -> None:
-    files = [str(FIXTURES / "good" / f"{s}.csv") for s in ("sources", "cmocs", "evidence")]
+def test_validate_csv_files_given_together_form_one_workbook(fixture_store: Path, tmp_path: Path) -> None:
+    # the store holds this content as workbook 01-good: the files are given under that workbook's name (under
+    # another name the same content is a violation, tests/test_flow_regressions.py)
+    folder = tmp_path / "01-good"
+    shutil.copytree(FIXTURES / "good", folder)
+    files = [str(folder / f"{s}.csv") for s in ("sources", "cmocs", "evidence")]
     proc = run("validate", "--store", str(fixture_store), "--format", "json", *files)
     assert proc.returncode == 0, proc.stdout
     assert json.loads(proc.stdout)["conforms"] is True
