@@ -149,3 +149,16 @@ def get_pool() -> Any:
                                           int(current_app.config["CMOKG_MEMORY_QUADS"]),
                                           int(current_app.config["CMOKG_WORKER_GROWTH"]))
         return ext["cmokg_pool"]
+
+
+def answer(job: Any) -> Any:
+    """The `Outcome` of a `Job`: from the query workers (timeout, result cache) when the app has them, else
+    evaluated in the request thread."""
+    from flask import current_app
+
+    from .executor import run_job
+
+    pool = get_pool()
+    if pool is None:
+        return run_job(get_store().ox, job)
+    return pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"]))

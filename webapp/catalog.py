@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlencode
 
 import pyoxigraph as ox
@@ -23,9 +23,9 @@ from flask import Blueprint, Response, current_app, render_template, request
 from graph import __version__
 from graph.catalog import NamedQuery, Page, ParameterError, bind, load_catalog, page, paged_text
 
-from . import get_pool, get_store
+from . import answer
 from .conneg import HTML, RESULT_TYPES, choose, prefers_html
-from .executor import Job, Outcome, run_job
+from .executor import Job, Outcome
 from .linkeddata import local_path
 from .sparql import FORMAT_PARAMS, ProtocolError, check_urlencoded, error, outcome_response, public_url
 
@@ -277,10 +277,7 @@ def execute(query: NamedQuery, substitutions: Mapping[ox.Variable, Any], rows: P
         max_rows=int(current_app.config["CMOKG_MAX_ROWS"]),
         substitutions=tuple((var.value, term) for var, term in substitutions.items()),
     )
-    pool = get_pool()
-    if pool is None:
-        return run_job(get_store().ox, job)
-    return pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"]))
+    return cast(Outcome, answer(job))
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 import pyoxigraph as ox
 from flask import Blueprint, Response, render_template, request
 
-from graph.namespaces import PREFIXES
+from graph.namespaces import PREFIXES, sparql_prologue
 from graph.vocab import ONTOLOGY_FILE, ROOT
 
 from . import get_store
@@ -39,9 +39,8 @@ def _graph(path: Path) -> ox.Store:
     return store
 
 
-def _select(store: ox.Store, sparql: str, union: bool = False) -> list[dict[str, str]]:
-    prologue = "".join(f"PREFIX {p}: <{i}>\n" for p, i in PREFIXES.items())
-    result = store.query(prologue + sparql, use_default_graph_as_union=union)
+def _select(store: ox.Store, sparql: str) -> list[dict[str, str]]:
+    result = store.query(sparql_prologue() + sparql)
     assert isinstance(result, ox.QuerySolutions)
     names = [v.value for v in result.variables]
     return [{n: (s[n].value if s[n] is not None else "") for n in names} for s in result]
@@ -51,17 +50,12 @@ def _statistics(sparql: str, union: bool = False) -> list[dict[str, str]]:
     """A SELECT over the served store, as rows of strings. With query workers it runs in one of them: bounded
     by the query timeout, answered from the result cache until the store changes, and the memory an aggregate
     over the whole store takes is the worker's, not the web process's. Out of time or failed: a 503."""
-    from flask import abort, current_app
+    from flask import abort
 
-    from . import get_pool
+    from . import answer
     from .executor import Job
 
-    pool = get_pool()
-    if pool is None:
-        return _select(get_store().ox, sparql, union)
-    prologue = "".join(f"PREFIX {p}: <{i}>\n" for p, i in PREFIXES.items())
-    job = Job(prologue + sparql, accept="application/sparql-results+json", union=union)
-    outcome = pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"]))
+    outcome = answer(Job(sparql_prologue() + sparql, accept="application/sparql-results+json", union=union))
     body = outcome.read()
     if outcome.status != 200:
         abort(503, description="the statistics could not be computed in time: " + body.decode("utf-8", "replace"))

@@ -27,10 +27,10 @@ from graph import catalog
 from graph.backend import StoreError
 from graph.namespaces import PREFIXES, sparql_prologue
 
-from . import get_pool, get_store
+from . import answer, get_pool, get_store
 from .assets import assets_installed
 from .conneg import FORMAT_IRIS, RDF_TYPES, choose, prefers_html
-from .executor import Job, Outcome, run_job, syntax_message
+from .executor import Job, Outcome, syntax_message
 from .sparqltext import add_using, has_dataset_clause, has_using_or_with, remote_targets
 from .streaming import stream_writer
 
@@ -299,10 +299,7 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
         union=not has_dataset_clause(text),
         max_rows=int(current_app.config["CMOKG_MAX_ROWS"]),
     )
-    pool = get_pool()
-    if pool is None:
-        return outcome_response(run_job(get_store().ox, job))
-    return outcome_response(pool.run(job, float(current_app.config["CMOKG_QUERY_TIMEOUT"])))
+    return outcome_response(answer(job))
 
 
 def _update(text: str, params: MultiDict[str, str]) -> Response:
