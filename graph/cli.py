@@ -246,6 +246,10 @@ RESULT_FORMATS = {
 }
 
 
+# A graph answer (CONSTRUCT, DESCRIBE) in the --format asked; csv and tsv are for solutions only
+GRAPH_FORMATS = {"table": ox.RdfFormat.TURTLE, "json": ox.RdfFormat.JSON_LD, "xml": ox.RdfFormat.RDF_XML}
+
+
 def _term_text(term: object) -> str:
     if term is None:
         return ""
@@ -261,7 +265,10 @@ def _print_result(result: object, fmt: str) -> None:
             sys.stdout.buffer.write(result.serialize(format=RESULT_FORMATS.get(fmt, ox.QueryResultsFormat.JSON)) or b"")
         return
     if isinstance(result, ox.QueryTriples):
-        sys.stdout.buffer.write(result.serialize(format=ox.RdfFormat.TURTLE) or b"")
+        if fmt not in GRAPH_FORMATS:
+            raise UsageError(f"a CONSTRUCT or DESCRIBE query answers triples, which have no {fmt} form: use --format "
+                             "table (Turtle), json (JSON-LD) or xml (RDF/XML)")
+        sys.stdout.buffer.write(result.serialize(format=GRAPH_FORMATS[fmt]) or b"")
         return
     assert isinstance(result, ox.QuerySolutions)
     if fmt != "table":
@@ -408,7 +415,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--param", action="append", metavar="NAME=VALUE", help="a catalog query parameter (repeatable)")
     p.add_argument("--limit", metavar="N", help="at most N rows of a catalog query (a page)")
     p.add_argument("--offset", metavar="N", help="skip the first N rows of a catalog query (with --limit: a page)")
-    p.add_argument("--format", choices=("table", "json", "xml", "csv", "tsv"), default="table")
+    p.add_argument("--format", choices=("table", "json", "xml", "csv", "tsv"), default="table",
+                   help="SPARQL results formats; a CONSTRUCT or DESCRIBE prints Turtle (table), JSON-LD (json) or "
+                        "RDF/XML (xml)")
     p.set_defaults(func=cmd_query)
 
     p = command("reason", "check with HermiT that the ontology, vocabularies and stored data are consistent")

@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .cli import (
     BAD_INPUT,
@@ -25,7 +27,11 @@ from .cli import (
     print_data,
     write_atomically,
 )
-from .report import csv_safe
+from .report import Finding, Report, csv_safe
+
+if TYPE_CHECKING:
+    from .bibliography import Record
+    from .workbook import Workbook
 
 Command = Callable[[str, str], argparse.ArgumentParser]
 
@@ -54,6 +60,17 @@ def cmd_retract(args: argparse.Namespace) -> int:
     return OK
 
 
+# What `compare` reads: a workbook without these sheets or columns would compare as one with no CMOCs
+COMPARED_COLUMNS = {"cmocs": ("source_id", "cmoc_id"), "evidence": ("cmoc_id", "quote")}
+
+
+def _unusable_for_compare(wb: Workbook) -> list[Finding]:
+    """The reader's findings that leave nothing to compare: a missing or empty cmocs or evidence sheet, or a
+    missing column that pairs CMOCs or quotes."""
+    return [f for f in wb.findings if f.severity == "Violation" and f.sheet in COMPARED_COLUMNS
+            and (not wb.columns.get(f.sheet) or f.column in COMPARED_COLUMNS[f.sheet])]
+
+
 def cmd_compare(args: argparse.Namespace) -> int:
     from .compare import compare_workbooks
     from .workbook import UnreadableWorkbook, read_workbook
@@ -63,6 +80,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
         b = read_workbook(_group_inputs([args.b])[0])
     except UnreadableWorkbook as exc:
         err.print(f"cmokg compare: {exc.finding.message}", markup=False)
+        return BAD_INPUT
+    unusable = [(given, finding) for given, wb in ((args.a, a), (args.b, b)) for finding in _unusable_for_compare(wb)]
+    for given, finding in unusable:
+        err.print(f"cmokg compare: {given}: {finding.location()}: {finding.message}", markup=False)
+    if unusable:
         return BAD_INPUT
     result = compare_workbooks(a, b, threshold=args.threshold)
     if args.format == "json":
@@ -125,12 +147,26 @@ def cmd_bib(args: argparse.Namespace) -> int:
     result = import_read(store, wb, args.reviewer, workbook_id=args.workbook_id or Path(args.files[0]).stem)
     store.flush()
     if not result.imported:
-        _print_report(result.report, "table")
+        _print_report(_at_bibliography_lines(result.report, merged.records), "table")
         err.print("refused: nothing was imported; the store is unchanged", markup=False)
         return result.report.exit_code() or REFUSED
     out.print(f"imported {len(merged.records)} source(s) as {result.batch} ({len(merged.merges)} merge(s))",
               markup=False)
     return OK
+
+
+def _at_bibliography_lines(report: Report, records: Sequence[Record]) -> Report:
+    """The report with each finding about a source located at its record in the bibliography (file and line,
+    in the sheet and row columns) instead of at a row of the sources sheet no one sees: `to_workbook` puts
+    record i on row i + 2."""
+    findings = []
+    for f in report.findings:
+        index = (f.row or 0) - 2
+        if f.sheet == "sources" and 0 <= index < len(records):
+            name, _, line = records[index].origin.rpartition(":")
+            f = replace(f, sheet=name, row=int(line) if line.isdigit() else None)
+        findings.append(f)
+    return replace(report, findings=findings)
 
 
 def cmd_quotes(args: argparse.Namespace) -> int:

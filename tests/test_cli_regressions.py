@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
+import pyoxigraph as ox
 import pytest
 
 from graph import cli
@@ -170,6 +171,38 @@ def test_query_file_not_utf8_and_repeated_param_are_usage(store_dir: str, tmp_pa
                      "--param", "since=2021"]) == 2
 
 
+CONSTRUCT = "CONSTRUCT { ?c a <urn:x:Class> ; <urn:x:label> ?l } WHERE { GRAPH ?g { ?c a owl:Class ; rdfs:label ?l } }"
+
+
+@pytest.mark.parametrize(("fmt", "rdf_format"), [("table", ox.RdfFormat.TURTLE), ("json", ox.RdfFormat.JSON_LD),
+                                                  ("xml", ox.RdfFormat.RDF_XML)])
+def test_query_construct_prints_triples_in_the_format_asked(store_dir: str, tmp_path: Path, fmt: str,
+                                                            rdf_format: ox.RdfFormat,
+                                                            capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """--format json or xml on a CONSTRUCT printed Turtle."""
+    rq = tmp_path / "q.rq"
+    rq.write_text("PREFIX owl: <http://www.w3.org/2002/07/owl#>\n"
+                  "PREFIX rdfs: <http://www.w3.org/2000/01/rdf-schema#>\n" + CONSTRUCT, encoding="utf-8")
+    store = EvidenceStore(Path(store_dir), read_only=True)
+    expected = set(store.ox.query(rq.read_text(encoding="utf-8")))  # type: ignore[arg-type]
+    del store
+    gc.collect()
+    assert len(expected) > 10
+    assert cli.main(["query", "--store", store_dir, str(rq), "--format", fmt]) == 0
+    printed = {q.triple for q in ox.parse(capsysbinary.readouterr().out, format=rdf_format)}
+    assert printed == expected
+
+
+@pytest.mark.parametrize("fmt", ["csv", "tsv"])
+def test_query_construct_as_csv_is_usage(store_dir: str, tmp_path: Path, fmt: str,
+                                         capsysbinary: pytest.CaptureFixture[bytes]) -> None:
+    """--format csv on a CONSTRUCT printed Turtle, exit 0."""
+    rq = tmp_path / "q.rq"
+    rq.write_text("CONSTRUCT WHERE { ?s a ?o }", encoding="utf-8")
+    assert cli.main(["query", "--store", store_dir, str(rq), "--format", fmt]) == 2
+    assert capsysbinary.readouterr().out == b""
+
+
 def test_reason_without_java_is_usage(store_dir: str, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", "/nonexistent")
     assert cli.main(["reason", "--store", store_dir]) == 2
@@ -193,3 +226,55 @@ def test_compare_threshold_outside_0_to_1_is_usage(tmp_path: Path, threshold: st
     with pytest.raises(SystemExit) as exc:
         cli.main(["compare", str(good), str(good), "--threshold", threshold])
     assert exc.value.code == 2
+
+
+def _copy_without(source: Path, target: Path, sheet: str | None = None, column: str | None = None) -> Path:
+    target.mkdir()
+    for f in source.glob("*.csv"):
+        if f.stem == sheet and column is None:
+            continue
+        lines = f.read_text(encoding="utf-8").splitlines(keepends=True)
+        if f.stem == sheet and column is not None:
+            header = lines[0].rstrip("\n").split(",")
+            lines[0] = ",".join("renamed" if name == column else name for name in header) + "\n"
+        (target / f.name).write_text("".join(lines), encoding="utf-8")
+    return target
+
+
+@pytest.mark.parametrize(("sheet", "column"), [("cmocs", None), ("evidence", None), ("cmocs", "cmoc_id"),
+                                               ("cmocs", "source_id"), ("evidence", "quote")])
+def test_compare_a_workbook_without_what_it_compares_is_bad_input(tmp_path: Path, sheet: str,
+                                                                  column: str | None) -> None:
+    """A folder without cmocs.csv (or one of other CSVs only) compared as a workbook with no CMOCs: a table of
+    zero pairs and exit 0."""
+    good = Path(__file__).parent / "fixtures" / "workbooks" / "good"
+    broken = _copy_without(good, tmp_path / "broken", sheet, column)
+    assert cli.main(["compare", str(good), str(broken)]) == 2
+    assert cli.main(["compare", str(broken), str(good)]) == 2
+
+
+def test_compare_a_workbook_without_an_optional_column_still_compares(tmp_path: Path) -> None:
+    good = Path(__file__).parent / "fixtures" / "workbooks" / "good"
+    other = _copy_without(good, tmp_path / "other", "cmocs", "label")
+    assert cli.main(["compare", str(good), str(other), "--format", "json"]) == 0
+
+
+def test_a_refused_bibliography_import_names_the_records_lines(tmp_path: Path) -> None:
+    """The refusal named rows 2, 3, 4 of a sources sheet that exists only inside `cmokg bib`."""
+    from graph.bibliography import to_workbook
+    from graph.cli_review import _at_bibliography_lines
+    from graph.pipeline import import_read
+
+    ris = tmp_path / "refs.ris"
+    ris.write_text("TY  - JOUR\nAU  - Smith, John\nTI  - Fine\nPY  - 2019\nDO  - 10.1000/ok\nER  - \n\n"
+                   "TY  - JOUR\nAU  - Doe, Jane\nTI  - No identifier\nPY  - 2019\nER  - \n\n"
+                   "TY  - JOUR\nAU  - ---\nTI  - Nobody\nPY  - 2020\nUR  - https://example.org/x\nER  - \n",
+                   encoding="utf-8")
+    merged = read_bibliographies([ris])
+    assert merged.problems == []
+    store = EvidenceStore(tmp_path / "store")
+    load_schema(store)
+    result = import_read(store, to_workbook(merged.records, name="refs"), "qa", workbook_id="refs")
+    assert not result.imported
+    located = {(f.sheet, f.row, f.column) for f in _at_bibliography_lines(result.report, merged.records).findings}
+    assert located == {("refs.ris", 8, "doi"), ("refs.ris", 14, "authors")}

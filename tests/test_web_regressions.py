@@ -287,6 +287,22 @@ def test_percent_encoded_bytes_that_are_not_utf8_are_400(endpoint: str, server: 
     assert r.status_code == 200 and json.loads(r.content)["results"]["bindings"][0]["s"]["value"] == "é"
 
 
+@pytest.mark.parametrize("path", ["/search?q=%FF%FE", "/search?q=rec%E9", "/cmocs?q=%FF", "/reviews?page=1&x=%FF",
+                                  "/id/cmoc/x?q=%C3"])
+def test_a_page_query_string_that_is_not_utf8_is_400(server: str, path: str) -> None:
+    """/search?q=%FF%FE was a 200 that searched for U+FFFD U+FFFD: the check was made in /sparql and the
+    catalog only."""
+    for accept in (BROWSER, "text/plain"):
+        r = requests.get(server + path, headers={"Accept": accept}, timeout=10)
+        assert r.status_code == 400, (path, accept)
+        assert r.headers["Content-Type"].startswith("text/html" if accept == BROWSER else "text/plain")
+
+
+def test_a_page_query_string_in_utf8_is_searched(server: str) -> None:
+    r = requests.get(server + "/search?q=r%C3%A9f%C3%A9rence", headers={"Accept": BROWSER}, timeout=10)
+    assert r.status_code == 200
+
+
 # -- 8: the default graph holds each triple once ----------------------------------------------------------
 
 

@@ -140,6 +140,23 @@ def _bound_unsized_bodies() -> None:
         buffer_unsized_body(request.max_content_length)
 
 
+@bp.before_app_request
+def _utf8_query_string() -> Response | None:
+    """A query string that is not percent-encoded UTF-8 is a 400 on every route. Werkzeug would decode `%FF`
+    to U+FFFD, and /search would then look for that. /sparql and the catalog check it in their own parsing,
+    to answer in the protocol's terms."""
+    if request.blueprint in ("sparql", "catalog"):
+        return None
+    try:
+        check_urlencoded(request.query_string, "query string")
+    except ProtocolError as exc:
+        if prefers_html(request.headers.get("Accept"), RDF_TYPES):
+            body = render_template("search_error.html", message=str(exc))
+            return Response(body, status=exc.status, mimetype="text/html")
+        return error(exc.status, str(exc))
+    return None
+
+
 # -- request parsing ------------------------------------------------------------------------------------
 
 
