@@ -35,7 +35,11 @@ from .vocab import ConceptIndex
 from .workbook import Row, Workbook
 
 DOI_PREFIX = re.compile(r"^(?:https?://(?:dx\.)?doi\.org/|doi:\s*)", re.IGNORECASE)
-ORCID = re.compile(r"^(?:https?://orcid\.org/)?(\d{4}-\d{4}-\d{4}-\d{3}[\dX])$")
+# An ORCID iD as reviewers write it: bare, as its URI, or as ORCID displays it (`orcid.org/…`); ASCII digits
+# only, the check character X in either case. Every form names the same agent, <https://orcid.org/…>.
+ORCID = re.compile(r"^(?:(?:https?://)?(?:www\.)?orcid\.org/)?([0-9]{4}-[0-9]{4}-[0-9]{4}-[0-9]{3}[0-9X])/?$",
+                   re.IGNORECASE)
+YEAR = re.compile(r"[0-9]{4}")  # ASCII digits: `\d` also matches other scripts' digits, which no xsd:gYear holds
 Location = tuple[str | None, int | None, str | None, str | None]
 Term = ox.NamedNode | ox.BlankNode | ox.Literal
 XSD_STRING = str(XSD.string)
@@ -56,7 +60,7 @@ def agent_iri(who: str) -> URIRef:
     in a cell it is a violation) is named by a hash of it, so that two such names stay two agents."""
     m = ORCID.match(who.strip())
     if m:
-        return URIRef(f"https://orcid.org/{m.group(1)}")
+        return URIRef(f"https://orcid.org/{m.group(1).upper()}")
     return ID[f"agent/{slug(who) or '_' + hashlib.sha256(who.encode('utf-8')).hexdigest()[:16]}"]
 
 
@@ -254,6 +258,10 @@ class _Builder:
         self.out = self.ext.lines
         self._concept_cache: dict[tuple[str, str], str] = {}
         self._keys: dict[str, tuple[int, str]] = {}  # keyed node IRI -> (row, key) of the row defining it
+        # A mechanism with neither part is blamed on a mechanism column the sheet has (it may have only one).
+        present = workbook.columns.get("cmocs", [])
+        self._mechanism_column = next((c for c in ("mechanism_resource", "mechanism_reasoning") if c in present),
+                                      "mechanism_resource")
 
     # -- helpers that remember where a triple came from ---------------------------------------------
     def add(self, s: str, p: str, o: str) -> None:
@@ -337,7 +345,11 @@ class _Builder:
             self.text(s, P["title"], row, "title")
             self.text(s, P["authorList"], row, "authors")
             self.column(s, P["creator"], "authors")
-            for author in split_cell(row.get("authors")):
+            authors = split_cell(row.get("authors"))
+            if row.get("authors") and not authors:  # ';' and spaces only: the required cell names no one
+                self.fault(row, "authors", row.get("authors"), f"authors '{row.get('authors')}' names no author: "
+                           "write 'Family, Given; Family, Given'", s)
+            for author in authors:
                 named = self.named(f"{ID}person/", author, row, "authors", "the author")
                 if named is None:
                     continue
@@ -347,7 +359,7 @@ class _Builder:
             self.column(s, P["year"], "year")
             year = row.get("year")
             if year:
-                self.add(s, P["year"], literal(year, K["gYear"] if re.fullmatch(r"\d{4}", year) else None))
+                self.add(s, P["year"], literal(year, K["gYear"] if YEAR.fullmatch(year) else None))
             self.text(s, P["venue"], row, "venue")
             self.column(s, P["doi"], "doi")
             doi = DOI_PREFIX.sub("", row.get("doi")).strip()
@@ -384,7 +396,7 @@ class _Builder:
             self._parts(c, c, row, PARTS_OF_CMOC)
             m = self.node(f"{c}/mechanism", row, K["Mechanism"])
             self.add(c, P["hasMechanism"], f"<{m}>")
-            self.column(m, K["mechanismParts"], "mechanism_resource")
+            self.column(m, K["mechanismParts"], self._mechanism_column)
             self._parts(c, m, row, PARTS_OF_MECHANISM)
             self.concept(c, row, "setting")
             self.concept(c, row, "framework_resource")

@@ -36,8 +36,9 @@ NOTES: dict[str, str] = {
     "cmocs.mechanism_resource": "What the programme offers (M, resource). This or mechanism_reasoning is required.",
     "cmocs.mechanism_reasoning": "How people respond to it (M, reasoning). This or mechanism_resource is required.",
     "cmocs.outcome": "What results (O).",
-    "cmocs.setting": "general practice, link workers, community sector; several separated by ';'.",
-    "cmocs.framework_resource": "Framework resource(s) by label (leadership, stable funding...), ';' between several.",
+    "cmocs.setting": "general practice, link workers, community sector (or a concept IRI); several separated by ';'.",
+    "cmocs.framework_resource": "Framework resource(s) by label (leadership, stable funding...) or concept IRI, ';' "
+                                "between several.",
     "cmocs.leads_to": "cmoc_id(s) whose context this CMOC's outcome becomes.",
     "cmocs.programme_theory": "Name of the programme theory this CMOC refines.",
     "cmocs.extracted_by": "Reviewer's name or ORCID.",
@@ -65,25 +66,37 @@ TEXT_FORMAT = "@"  # Excel's Text format: 4-5 stays a page range and 3/4 an id i
 
 
 def _preferred_labels(store: EvidenceStore | None, column: str) -> list[str]:
+    """The drop-down of a concept column: preferred labels, an ordered scale (`cmo:rank`: high, moderate, low) in
+    its order, the others alphabetically."""
     from rdflib.namespace import SKOS
 
+    from .namespaces import CMO
     from .validate import ontology_graph
-
-    if store is not None:
-        from .vocab import CONCEPT_COLUMNS
-
-        _, klass = CONCEPT_COLUMNS[column]
-        rows = store.select(f"SELECT DISTINCT ?l WHERE {{ ?c a <{klass}> ; skos:prefLabel ?l }} ORDER BY ?l")
-        labels = [str(r["l"].value) for r in rows if r["l"] is not None]
-        if labels:
-            return labels
-    g = ontology_graph()
-    index = ConceptIndex.from_graph(g)
     from .vocab import CONCEPT_COLUMNS
 
     _, klass = CONCEPT_COLUMNS[column]
+    if store is not None:
+        rows = store.select(f"SELECT ?l (MIN(?r) AS ?rank) WHERE {{ ?c a <{klass}> ; skos:prefLabel ?l "
+                            "OPTIONAL { ?c cmo:rank ?r } } GROUP BY ?l")
+        ranked = [(_rank(r["rank"].value if r["rank"] is not None else None), str(r["l"].value))
+                  for r in rows if r["l"] is not None]
+        if ranked:
+            return _in_order(ranked)
+    g = ontology_graph()
+    index = ConceptIndex.from_graph(g)
     concepts = set(index.by_class.get(klass, {}).values())
-    return sorted({str(g.value(c, SKOS.prefLabel)) for c in concepts})
+    return _in_order([(_rank(g.value(c, CMO.rank)), str(g.value(c, SKOS.prefLabel))) for c in concepts])
+
+
+def _rank(value: object) -> float:
+    try:
+        return float(str(value)) if value is not None else float("inf")
+    except ValueError:
+        return float("inf")
+
+
+def _in_order(ranked: list[tuple[float, str]]) -> list[str]:
+    return list(dict.fromkeys(label for _, label in sorted(ranked)))
 
 
 def write_template(path: Path, store: EvidenceStore | None = None) -> None:

@@ -252,11 +252,42 @@ def _collect_sheet(wb: Workbook, sheet: str, read: _Sheet) -> None:
     if len(body) > MAX_ROWS:
         raise _unreadable(f"sheet '{sheet}' has {len(body)} rows; at most {MAX_ROWS} are read at once: split the "
                           "extraction into several workbooks", sheet=sheet, row=body[MAX_ROWS][0])
+    _warn_unnamed_columns(wb, sheet, header_row, header, body)
+    read_at = set(positions.values())
     for number, cells in body:
+        if not any(c for i, c in enumerate(cells) if i in read_at):
+            # values only in ignored columns: the row is blank as far as the template goes, and skipped
+            ignored = [header[i] if i < len(header) and header[i] else _letter(i) for i, c in enumerate(cells) if c]
+            wb.findings.append(Finding("Warning", f"row {number} has values only in columns that are not read "
+                                       f"({', '.join(ignored)}); it is skipped", sheet=sheet, row=number,
+                                       column=ignored[0]))
+            continue
         values = {col: _checked_cell(wb, sheet, number, col, cells[i] if i < len(cells) else "")
                   for col, i in positions.items()}
         rows.append(Row(sheet, number, values))
     _check_rows(wb, sheet, rows)
+
+
+def _letter(index: int) -> str:
+    """The spreadsheet's name of the column at 0-based `index` (A, B, ..., AA)."""
+    from openpyxl.utils import get_column_letter
+
+    return get_column_letter(index + 1)
+
+
+def _warn_unnamed_columns(wb: Workbook, sheet: str, header_row: int, header: list[str],
+                          body: list[tuple[int, list[str]]]) -> None:
+    """A column with values but no name in the header row is an extra column: ignored, with a warning (in a CSV,
+    often a separator typed unquoted in a cell, which shifts the rest of the row)."""
+    first: dict[int, int] = {}
+    for number, cells in body:
+        for i, c in enumerate(cells):
+            if c and (i >= len(header) or not header[i]) and i not in first:
+                first[i] = number
+    for i, number in sorted(first.items()):
+        wb.findings.append(Finding("Warning", f"column {_letter(i)} has no name in row {header_row} but holds values "
+                                   f"(first in row {number}); it is ignored", sheet=sheet, row=number,
+                                   column=_letter(i)))
 
 
 def _check_cells(wb: Workbook, sheet: str, read: _Sheet, header_row: int, positions: dict[str, int]) -> None:
