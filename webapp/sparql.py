@@ -13,7 +13,7 @@ from __future__ import annotations
 import hmac
 import io
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 from urllib.parse import unquote_to_bytes
 
@@ -495,6 +495,30 @@ def editor_page() -> Response:
 # -- Graph Store Protocol: reads ------------------------------------------------------------------------
 
 
+# The triples kept in more than one graph (the default graph included): an agent of every batch, say.
+SHARED_TRIPLES = """SELECT DISTINCT ?s ?p ?o WHERE {
+  { GRAPH ?a { ?s ?p ?o } GRAPH ?b { ?s ?p ?o } FILTER(?a != ?b) } UNION { ?s ?p ?o GRAPH ?b { ?s ?p ?o } } }"""
+
+
+def union_triples(store: ox.Store) -> Iterator[ox.Triple]:
+    """The union of all graphs as a set: each triple once, in memory bounded by the triples kept in several
+    graphs. Oxigraph's union default graph yields a triple once per graph holding it, and its CONSTRUCT forgets
+    what it sent past a million triples or so (measured at 100k CMOCs: 10 triples sent 6 times each, 795 MiB).
+    The triples in several graphs are found first, by one join in the store (its time grows with the store:
+    about as long as the scan that follows, at 100k CMOCs); the rest are streamed as they are scanned."""
+    rows = store.query(SHARED_TRIPLES)
+    assert isinstance(rows, ox.QuerySolutions)
+    shared = {ox.Triple(r["s"], r["p"], r["o"]) for r in rows}
+    sent: set[ox.Triple] = set()
+    for q in store.quads_for_pattern(None, None, None, None):
+        t = q.triple
+        if t in shared:
+            if t in sent:
+                continue
+            sent.add(t)
+        yield t
+
+
 @bp.route("/store", methods=["GET"])
 def graph_store() -> Response:
     """`GET ?graph=IRI` (one named graph, e.g. one import batch) or `GET ?default` (the default graph: the
@@ -524,10 +548,9 @@ def graph_store() -> Response:
         if g is not None:
             triples = (ox.Triple(q.subject, q.predicate, q.object)
                        for q in store.ox.quads_for_pattern(None, None, None, g))
-        else:
-            # the union of all graphs as a set of triples: a triple kept in several graphs (an agent of every
-            # batch, say) is sent once. Oxigraph's union default graph yields it once per graph, but a
-            # CONSTRUCT result is a graph (a set), which Oxigraph deduplicates as it streams.
+        elif isinstance(store.ox, ox.Store):
+            triples = union_triples(store.ox)
+        else:  # a remote store: its engine answers for the set
             result = store.ox.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
             assert isinstance(result, ox.QueryTriples)
             triples = result
