@@ -41,7 +41,7 @@ pytest: install
 # shapes parse, the seed graph builds and conforms, catalog queries answer, QC queries return nothing).
 test: lint typecheck pytest
 
-# docs/reference.md lists every route, catalog query, CLI command and config key (tests/test_docs.py checks it)
+# docs/reference.md lists every route, catalog query, CLI command and config key (tests/test_docs_claims.py checks it)
 reference: install
 	$(BIN)/python docs/make_reference.py
 
