@@ -162,7 +162,7 @@ class Backend(ABC):
             }""")[0]
         out = {k: int(v.value) for k, v in row.items() if isinstance(v, ox.Literal)}
         out["batches"] = len(self.batches())
-        out["triples"] = self.quad_count()
+        out["statements"] = self.quad_count()  # quads: a triple once per graph stating it
         return out
 
     def batches(self) -> list[BatchInfo]:

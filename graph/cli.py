@@ -1,4 +1,4 @@
-"""The `cmokg` command: build, validate, import, query, reason, template, export, batches, serve.
+"""The `cmokg` command: build, validate, import, retract and query the evidence graph, and serve it.
 
 Exit codes: 0 ok (warnings allowed), 1 violations or refused, 2 unreadable input or bad usage.
 """

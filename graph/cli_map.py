@@ -27,7 +27,11 @@ def cmd_map(args: argparse.Namespace) -> int:
     scene = MAPS[args.map](_open(args, read_only=True))
     data = to_svg(scene).encode("utf-8") if suffix == ".svg" else to_png(scene)
     write_atomically("--out", path, lambda fh: fh.write(data))
-    out.print(f"wrote {path} ({args.map}, {round(scene.width)}x{round(scene.height)})", markup=False)
+    if suffix == ".png":  # painted at 2 pixels per scene unit: the size is the image's own (its IHDR chunk)
+        size = f"{int.from_bytes(data[16:20], 'big')}x{int.from_bytes(data[20:24], 'big')} pixels"
+    else:
+        size = f"{round(scene.width)}x{round(scene.height)}"
+    out.print(f"wrote {path} ({args.map}, {size})", markup=False)
     return OK
 
 

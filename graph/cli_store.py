@@ -173,12 +173,16 @@ def serve_remote(args: argparse.Namespace) -> None:
     the work, so several app processes may serve one store. The app is made in the worker (after the fork)."""
     from gunicorn.app.base import BaseApplication
 
+    from webapp.serve import REQUEST_LINE_LIMIT, ThreadWorkerWithAdvice
+
     open_remote(args).close()  # fail in the foreground if the endpoint does not answer
 
     class RemoteApp(BaseApplication):
         def load_config(self) -> None:
-            for key, value in {"bind": f"{args.host}:{args.port}", "workers": 1, "worker_class": "gthread",
-                               "threads": args.threads, "timeout": 120, "accesslog": "-"}.items():
+            # gthread, with the request-line cap and the 414 advice of the embedded store's server
+            for key, value in {"bind": f"{args.host}:{args.port}", "workers": 1,
+                               "worker_class": ThreadWorkerWithAdvice, "threads": args.threads, "timeout": 120,
+                               "limit_request_line": REQUEST_LINE_LIMIT, "accesslog": "-"}.items():
                 self.cfg.set(key, value)
 
         def load(self) -> Any:
@@ -187,6 +191,27 @@ def serve_remote(args: argparse.Namespace) -> None:
             return create_app({"CMOKG_STORE_OBJECT": open_remote(args), "CMOKG_QUERY_WORKERS": 0})
 
     RemoteApp().run()
+
+
+def _endpoint_from_environment(args: argparse.Namespace) -> None:
+    """`CMOKG_ENDPOINT` (and `CMOKG_UPDATE_ENDPOINT`, `CMOKG_DIALECT`, `CMOKG_ENDPOINT_USER`) as the options
+    they stand for, each option given on the command line first: `CMOKG_ENDPOINT=URL cmokg serve` serves that
+    store, as `create_app` does with the same keys, instead of asking for a local one."""
+    from .cli import UsageError
+
+    try:
+        args.endpoint = endpoint_url(os.environ["CMOKG_ENDPOINT"])
+        if args.update_endpoint is None and os.environ.get("CMOKG_UPDATE_ENDPOINT"):
+            args.update_endpoint = endpoint_url(os.environ["CMOKG_UPDATE_ENDPOINT"])
+    except argparse.ArgumentTypeError as exc:
+        raise UsageError(f"CMOKG_ENDPOINT / CMOKG_UPDATE_ENDPOINT: {exc}") from None
+    dialect = os.environ.get("CMOKG_DIALECT")
+    if args.dialect is None and dialect:
+        if dialect not in DIALECTS:
+            raise UsageError(f"CMOKG_DIALECT: {dialect!r} is not one of {', '.join(DIALECTS)}")
+        args.dialect = dialect
+    if args.user is None:
+        args.user = os.environ.get("CMOKG_ENDPOINT_USER")
 
 
 def _extend_serve(command: Command) -> None:
@@ -202,6 +227,8 @@ def _extend_serve(command: Command) -> None:
     local_serve = serve.get_default("func")
 
     def cmd_serve(args: argparse.Namespace) -> int:
+        if not args.endpoint and os.environ.get("CMOKG_ENDPOINT"):
+            _endpoint_from_environment(args)
         if not args.endpoint:
             code: int = local_serve(args)
             return code

@@ -276,6 +276,19 @@ def test_cmoc_list_pages(client: FlaskClient, seed_evidence_store: EvidenceStore
     assert sorted(listed) == sorted(everything)
 
 
+@pytest.mark.parametrize("path", ["/cmocs", "/reviews", "/reviews/tierney2020", "/search?q=link"])
+def test_a_page_past_the_last_is_400_naming_the_last(client: FlaskClient, monkeypatch: pytest.MonkeyPatch,
+                                                     path: str) -> None:
+    """/reviews?page=99 was a 200 saying "No reviews in the graph." of a graph with 11 reviews."""
+    monkeypatch.setattr(browse, "PAGE_SIZE", 10)
+    joiner = "&" if "?" in path else "?"
+    last = 1
+    while page(client, f"{path}{joiner}page={last}").find_all("a", rel="next"):
+        last += 1
+    doc = page(client, f"{path}{joiner}page={last + 1}", 400)
+    assert doc.one(id="message").text == f"page: there is no page {last + 1}; the last page is {last}"
+
+
 def test_cmoc_list_filters(client: FlaskClient, seed_evidence_store: EvidenceStore) -> None:
     store = seed_evidence_store
     expected = {c for (c,) in pairs(store, f"""?c a cmo:CMOConfiguration ;

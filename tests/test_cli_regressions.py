@@ -278,3 +278,17 @@ def test_a_refused_bibliography_import_names_the_records_lines(tmp_path: Path) -
     assert not result.imported
     located = {(f.sheet, f.row, f.column) for f in _at_bibliography_lines(result.report, merged.records).findings}
     assert located == {("refs.ris", 8, "doi"), ("refs.ris", 14, "authors")}
+
+
+def test_map_png_reports_the_size_of_the_image_it_wrote(store_dir: str, tmp_path: Path,
+                                                        capsys: pytest.CaptureFixture[str]) -> None:
+    """cmokg map matrix --out x.png said 790x452 (scene units) of a 1580x904 image."""
+    import re
+
+    target = tmp_path / "m.png"
+    assert cli.main(["map", "matrix", "--store", store_dir, "--out", str(target)]) == 0
+    data = target.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n"
+    said = re.search(r"\((\w+), (\d+)x(\d+) pixels\)", capsys.readouterr().out)
+    assert said is not None
+    assert (int(said[2]), int(said[3])) == (int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big"))

@@ -205,6 +205,17 @@ def test_upload_over_the_limit_is_413_and_changes_nothing(store: EvidenceStore) 
     assert store.quads() == before
 
 
+@pytest.mark.parametrize(("limit", "said"), [(64 * 1024, "64 KiB"), (100_000, "100,000 bytes"),
+                                             (3 * 1024 * 1024, "3 MiB")])
+def test_413_names_the_limit_in_a_unit_that_shows_it(store: EvidenceStore, limit: int, said: str) -> None:
+    """CMOKG_UPLOAD_LIMIT=100000 was "larger than the limit of 0 MiB"."""
+    client = make_app(store, CMOKG_UPLOAD_LIMIT=limit).test_client()
+    r = upload(client, "big.xlsx", b"PK" + b"\0" * (limit + 1), url="/review?format=json")
+    assert r.status_code == 413
+    [finding] = json.loads(r.data)["results"]
+    assert finding["message"].endswith(f"the limit of {said}")
+
+
 def test_twenty_megabytes_of_junk_is_413(client: FlaskClient, store: EvidenceStore) -> None:
     before = store.quads()
     r = upload(client, "junk.xlsx", b"\x8f junk " * (20 * 1024 * 1024 // 7))

@@ -45,6 +45,10 @@ class Paging:
     size: int
     total: int
 
+    def __post_init__(self) -> None:
+        if self.page > self.pages:  # an empty page 1 is the empty list; a page past the last is a bad link
+            raise BadParameter(f"page: there is no page {self.page}; the last page is {self.pages}")
+
     @property
     def offset(self) -> int:
         return (self.page - 1) * self.size
@@ -181,7 +185,10 @@ def cmocs() -> Any:
     member = f"?c a cmo:CMOConfiguration . {patterns}"
     total = count(f"SELECT (COUNT(DISTINCT ?c) AS ?n) {projected} WHERE {{ {member} }}"
                   + (f" GROUP BY {projected}" if projected else ""), **bound)
-    paging = Paging(number, PAGE_SIZE, total)
+    try:
+        paging = Paging(number, PAGE_SIZE, total)
+    except BadParameter as exc:
+        return bad_request(exc)
     page = select(f"SELECT DISTINCT ?c {projected} WHERE {{ {member} }} ORDER BY ?c "
                   f"LIMIT {paging.size} OFFSET {paging.offset}", **bound)
     values = " ".join(str(ox.NamedNode(r["c"] or "")) for r in page)  # IRIs read from the store
@@ -208,10 +215,10 @@ BIBLIO_COLUMNS = """(SAMPLE(?b_t) AS ?title) (SAMPLE(?b_au) AS ?authors) (SAMPLE
 def reviews() -> Any:
     """Every review with the numbers of its CMOCs, sources and evidence fragments (?page=)."""
     try:
-        number = page_number(request.args)
+        paging = Paging(page_number(request.args), PAGE_SIZE,
+                        count("SELECT (COUNT(DISTINCT ?r) AS ?n) WHERE { ?r a cmo:Review }"))
     except BadParameter as exc:
         return bad_request(exc)
-    paging = Paging(number, PAGE_SIZE, count("SELECT (COUNT(DISTINCT ?r) AS ?n) WHERE { ?r a cmo:Review }"))
     found = select(f"""SELECT ?r {BIBLIO_COLUMNS} WHERE {{ ?r a cmo:Review BIND(?r AS ?src) {BIBLIO} }}
         GROUP BY ?r ORDER BY ?year ?r LIMIT {paging.size} OFFSET {paging.offset}""")
     counts = _review_counts([r["r"] or "" for r in found])
@@ -249,14 +256,13 @@ def review_page(slug: str) -> Any:
                   r=node) if node else []
     if not info:
         return render_template("search_error.html", message=f"There is no review {slug[:80]!r} in the graph."), 404
+    assert node is not None
     try:
-        number = page_number(request.args)
+        paging = Paging(page_number(request.args), PAGE_SIZE * 2, count(  # rows are (CMOC, theory) pairs
+            f"SELECT (COUNT(DISTINCT ?pair) AS ?n) ?r WHERE {{ {REVIEW_CMOC} OPTIONAL {{ ?c cmo:refines ?t }} "
+            'BIND(CONCAT(STR(?c), " ", COALESCE(STR(?t), "")) AS ?pair) } GROUP BY ?r', r=node))
     except BadParameter as exc:
         return bad_request(exc)
-    assert node is not None
-    paging = Paging(number, PAGE_SIZE * 2, count(  # rows are (CMOC, theory) pairs
-        f"SELECT (COUNT(DISTINCT ?pair) AS ?n) ?r WHERE {{ {REVIEW_CMOC} OPTIONAL {{ ?c cmo:refines ?t }} "
-        'BIND(CONCAT(STR(?c), " ", COALESCE(STR(?t), "")) AS ?pair) } GROUP BY ?r', r=node))
     found = select(f"""SELECT ?c ?t (SAMPLE(?tl) AS ?theory) (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement)
             (SAMPLE(?cx) AS ?context) (SAMPLE(?oc) AS ?outcome) (COUNT(DISTINCT ?e) AS ?evidence) ?r WHERE {{
         {REVIEW_CMOC} OPTIONAL {{ ?c cmo:refines ?t OPTIONAL {{ ?t rdfs:label ?tl }} }}
@@ -357,7 +363,10 @@ def search() -> Any:
     # One scan for both the total and the page: the matching CMOCs (IRIs only), ordered and cut here; ORDER BY
     # with LIMIT in the store, plus a COUNT, would scan the texts twice.
     found = sorted({r["c"] or "" for r in select(f"SELECT DISTINCT ?c ?q WHERE {{ {MATCH} }}", q=ox.Literal(text))})
-    paging = Paging(number, PAGE_SIZE // 2, len(found))
+    try:
+        paging = Paging(number, PAGE_SIZE // 2, len(found))
+    except BadParameter as exc:
+        return render_template("search.html", q=text, hits=[], paging=None, message=str(exc)), 400
     return render_template("search.html", q=text, hits=_hits(found[paging.offset:paging.offset + paging.size], text),
                            paging=paging, message=None)
 

@@ -387,4 +387,12 @@ def do_import() -> Response:
 def too_large(_exc: Exception) -> Response:
     limit = int(current_app.config.get("CMOKG_UPLOAD_LIMIT") or DEFAULT_UPLOAD_LIMIT)
     fmt = request.args.get("format") or "html"
-    return _error(413, f"the upload is larger than the limit of {limit // (1024 * 1024)} MiB", fmt)
+    return _error(413, f"the upload is larger than the limit of {_size(limit)}", fmt)
+
+
+def _size(n: int) -> str:
+    """A byte count as people read it: whole MiB or KiB when it is one (the default, 10 MiB), else bytes."""
+    for unit, factor in (("MiB", 1024 * 1024), ("KiB", 1024)):
+        if n >= factor and n % factor == 0:
+            return f"{n // factor} {unit}"
+    return f"{n:,} bytes"
