@@ -253,9 +253,9 @@ def _collect_sheet(wb: Workbook, sheet: str, read: _Sheet) -> None:
         raise _unreadable(f"sheet '{sheet}' has {len(body)} rows; at most {MAX_ROWS} are read at once: split the "
                           "extraction into several workbooks", sheet=sheet, row=body[MAX_ROWS][0])
     _warn_unnamed_columns(wb, sheet, header_row, header, body)
-    read_at = set(positions.values())
+    read_at = sorted(positions.values())
     for number, cells in body:
-        if not any(c for i, c in enumerate(cells) if i in read_at):
+        if not any(cells[i] for i in read_at if i < len(cells)):
             # values only in ignored columns: the row is blank as far as the template goes, and skipped
             ignored = [header[i] if i < len(header) and header[i] else _letter(i) for i, c in enumerate(cells) if c]
             wb.findings.append(Finding("Warning", f"row {number} has values only in columns that are not read "
@@ -280,9 +280,12 @@ def _warn_unnamed_columns(wb: Workbook, sheet: str, header_row: int, header: lis
     """A column with values but no name in the header row is an extra column: ignored, with a warning (in a CSV,
     often a separator typed unquoted in a cell, which shifts the rest of the row)."""
     first: dict[int, int] = {}
+    unnamed = [i for i, name in enumerate(header) if not name]
+    width = len(header)
     for number, cells in body:
-        for i, c in enumerate(cells):
-            if c and (i >= len(header) or not header[i]) and i not in first:
+        # only cells under an empty header or beyond the header's last name can be in such a column
+        for i in [*unnamed, *range(width, len(cells))] if len(cells) > width or unnamed else ():
+            if i < len(cells) and cells[i] and i not in first:
                 first[i] = number
     for i, number in sorted(first.items()):
         wb.findings.append(Finding("Warning", f"column {_letter(i)} has no name in row {header_row} but holds values "
