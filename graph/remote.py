@@ -6,8 +6,10 @@ the web app serialize them the same way. Writes go as SPARQL Update (or, on an O
 the Graph Store Protocol endpoint), in chunks.
 
 A graph is replaced in one update request when it fits in one chunk (one request is one transaction on the
-Oxigraph server and on Virtuoso); a larger graph is written chunk by chunk into a staging graph and moved
-into place by one final `MOVE` request, so the target graph switches from old to new in one step.
+Oxigraph server; on Virtuoso a request it refuses to compile changes nothing, but one whose later operation
+fails as it runs keeps what the earlier operations did); a larger graph is written chunk by chunk into a
+staging graph and moved into place by one final `MOVE` request, so the target graph switches from old to new
+in one step.
 
 Dialects: `oxigraph` (the union of the named graphs is asked for with the `union-default-graph` parameter),
 `virtuoso` (the union is native; Virtuoso's own system graphs are kept out of counts, dumps and clearing by
@@ -17,6 +19,7 @@ its `nodeID://` blank-node labels are rewritten), `generic` (default-graph-uri l
 
 from __future__ import annotations
 
+import ast
 import re
 import urllib.error
 import urllib.request
@@ -126,6 +129,59 @@ def inject_values(sparql: str, substitutions: Mapping[ox.Variable, object]) -> s
     return sparql[: target + 1] + block + sparql[target + 1:]
 
 
+def _server_message(exc: SPARQLWrapperException) -> str:
+    """The endpoint's own words from a SPARQLWrapper exception (its text is boilerplate, then `Response:` and
+    the body's bytes as a Python literal)."""
+    text = str(exc)
+    _, found, body = text.partition("\n\nResponse:\n")
+    if not found:
+        return text
+    try:
+        raw = ast.literal_eval(body.strip())
+    except (ValueError, SyntaxError):
+        return body.strip()
+    return raw.decode("utf-8", "replace").strip() if isinstance(raw, bytes) else str(raw).strip()
+
+
+_CALLS_OUT = re.compile(r"\b(?:SERVICE|LOAD)\b", re.IGNORECASE)
+
+
+def local_syntax_error(text: str, *, update: bool = False, base_iri: str | None = None) -> SyntaxError | None:
+    """pyoxigraph's SyntaxError for `text` (`error at L:C: ...`, the embedded store's words and positions), or
+    None when it parses. Run on an empty in-memory store, so nothing is read or written; text that could call
+    out (SERVICE, LOAD) is not tried. Used once an endpoint has refused a request as malformed: its own message
+    counts lines and columns in the text as sent (with a BASE line added, non-ASCII escaped)."""
+    if _CALLS_OUT.search(strip_comments(text)):
+        return None
+    scratch = ox.Store()
+    try:
+        if update:
+            scratch.update(text, base_iri=base_iri)
+        else:
+            result = scratch.query(text, base_iri=base_iri)
+            del result
+    except SyntaxError as exc:
+        return exc
+    except Exception:  # parsed, then failed on the empty store: not a syntax error
+        return None
+    return None
+
+
+_PROLOGUE = re.compile(r"\s*(?:(?:PREFIX\s*[^\s:]*:\s*<[^<>]*>|BASE\s*<[^<>]*>)\s*)*", re.IGNORECASE)
+
+
+def with_base(text: str, base_iri: str | None) -> str:
+    """`text` resolving relative IRIs against `base_iri`, as the embedded store's `base_iri` argument does:
+    a BASE declaration on its first line (the endpoint's line numbers stay those of the text), unless its
+    prologue declares its own (Virtuoso refuses a second BASE)."""
+    if not base_iri:
+        return text
+    prologue = _PROLOGUE.match(strip_comments(text))
+    if prologue and re.search(r"\bBASE\s*<", prologue.group(0), re.IGNORECASE):
+        return text
+    return f"BASE <{base_iri}> {text}"
+
+
 def _nt_term(term: object) -> str:
     return str(term)
 
@@ -158,6 +214,23 @@ def default_update_url(query_url: str, dialect: str) -> str:
     if dialect == "virtuoso" and query_url.endswith("/sparql"):
         return query_url + "-auth"
     return query_url
+
+
+class MalformedRequest(SyntaxError):
+    """The endpoint answered 400: the request is malformed in its eyes. `message` is its own text."""
+
+    def __init__(self, url: str, message: str) -> None:
+        super().__init__(f"{url}: {message[:500]}")
+        self.message = message.strip()
+
+
+class EndpointFailure(StoreError):
+    """The endpoint answered, with an error status other than 400 (`status`); `message` is its own text."""
+
+    def __init__(self, url: str, status: int, message: str) -> None:
+        super().__init__(f"{url}: HTTP {status}: {message[:500]}")
+        self.status = status
+        self.message = message.strip()
 
 
 class RemoteStore(Backend):
@@ -246,7 +319,7 @@ class RemoteStore(Backend):
             body: bytes = response.read()
             content_type = (response.headers.get("Content-Type") or "").split(";")[0].strip()
         except QueryBadFormed as exc:
-            raise SyntaxError(str(exc)) from None
+            raise SyntaxError(_server_message(exc)) from None
         except (SPARQLWrapperException, urllib.error.URLError, OSError) as exc:
             raise StoreError(f"{self.query_url}: {exc}") from None
         if b"nodeID://" in body:
@@ -300,6 +373,13 @@ class RemoteStore(Backend):
         return sorted(g.value for row in result if isinstance(g := row[0], ox.NamedNode)
                       and not g.value.startswith(STAGING_PREFIX))
 
+    def union_graphs(self) -> list[str] | None:
+        """The graphs whose union is the store's default graph, where the endpoint's own union holds more
+        (Virtuoso's system graphs: virtrdf#, ldp#, its service description); None where the endpoint's union
+        is the store's. For answers that describe the dataset as a whole (/store?default, /void): passed as
+        the dataset, they leave the server's own graphs out."""
+        return self.named_graphs() if self.graph_prefix else None
+
     def has_graph(self, iri: str) -> bool:
         result = self.query(f"ASK {{ GRAPH <{iri}> {{ ?s ?p ?o }} }}")
         return bool(result)
@@ -328,9 +408,9 @@ class RemoteStore(Backend):
     # -- writing ------------------------------------------------------------------------------------
     def _check(self, response: requests.Response, url: str) -> None:
         if response.status_code == 400:
-            raise SyntaxError(f"{url}: {response.text[:500]}")
+            raise MalformedRequest(url, response.text[:2000])
         if response.status_code >= 300:
-            raise StoreError(f"{url}: HTTP {response.status_code}: {response.text[:500]}")
+            raise EndpointFailure(url, response.status_code, response.text[:2000])
 
     def update(self, sparql: str) -> None:
         if self.dialect == "virtuoso":
@@ -457,17 +537,33 @@ class OxigraphFacade:
     def query(self, query: str, *, use_default_graph_as_union: bool = False, default_graph: Any = None,
               named_graphs: Any = None, substitutions: dict[ox.Variable, object] | None = None,
               base_iri: str | None = None, **_: Any) -> QueryResult:
-        if base_iri and "BASE" not in query[:200].upper():
-            query = f"BASE <{base_iri}>\n{query}"
+        sent = with_base(query, base_iri)
+
         def names(nodes: Any) -> list[str] | None:
             if nodes is None:
                 return None
             return [n.value for n in ([nodes] if isinstance(nodes, ox.NamedNode) else nodes)]
-        return self._remote.query(query, substitutions=substitutions, union=use_default_graph_as_union,
-                                  default_graph=names(default_graph), named_graphs=names(named_graphs))
+        try:
+            return self._remote.query(sent, substitutions=substitutions, union=use_default_graph_as_union,
+                                      default_graph=names(default_graph), named_graphs=names(named_graphs))
+        except SyntaxError as exc:
+            # the embedded store's message (`error at L:C: ...`, positions in the text as given), else the endpoint's
+            raise local_syntax_error(query, base_iri=base_iri) or exc from None
 
-    def update(self, update: str, **_: Any) -> None:
-        self._remote.update(update)
+    def update(self, update: str, *, base_iri: str | None = None, **_: Any) -> None:
+        """`Store.update`: relative IRIs resolved against `base_iri` as the embedded store does (the endpoint
+        would resolve them against its own URL); a malformed update is a SyntaxError with the embedded
+        store's message (or the endpoint's, without its URL); an update the endpoint ran and failed (HTTP 500:
+        a graph that does not exist, ...) is a RuntimeError with its message, as pyoxigraph raises."""
+        sent = with_base(update, base_iri)
+        try:
+            self._remote.update(sent)
+        except MalformedRequest as exc:
+            raise local_syntax_error(update, update=True, base_iri=base_iri) or SyntaxError(exc.message) from None
+        except EndpointFailure as exc:
+            if exc.status == 500:
+                raise RuntimeError(exc.message) from None
+            raise
 
     def named_graphs(self) -> Iterator[ox.NamedNode]:
         return iter([ox.NamedNode(g) for g in self._remote.named_graphs()])

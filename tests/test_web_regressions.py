@@ -303,6 +303,25 @@ def test_a_page_query_string_in_utf8_is_searched(server: str) -> None:
     assert r.status_code == 200
 
 
+@pytest.mark.parametrize("update", [
+    "DROP GRAPH <urn:cmokg-test:absent>",
+    "INSERT DATA { GRAPH <urn:cmokg-test:g> { <urn:a> <urn:b> <urn:c> } } ; CREATE GRAPH <urn:cmokg-test:g>",
+    "INSERT DATA { <urn:a> <urn:b> <urn:d> } ; DROP GRAPH <urn:cmokg-test:none>",
+])
+def test_an_update_that_fails_as_it_runs_is_400_and_changes_nothing(endpoint: str, update: str) -> None:
+    """DROP GRAPH of a graph that does not exist (or CREATE of one that does) was a 500 with Flask's HTML page."""
+    count = "SELECT (COUNT(*) AS ?n) WHERE { GRAPH ?g { ?s ?p ?o } }"
+
+    def quads() -> int:
+        r = requests.get(endpoint, params={"query": count}, headers={"Accept": JSON}, timeout=10)
+        return int(json.loads(r.content)["results"]["bindings"][0]["n"]["value"])
+
+    before = quads()
+    r = requests.post(endpoint, data={"update": update}, headers={"Authorization": f"Bearer {TOKEN}"}, timeout=10)
+    assert r.status_code == 400 and r.headers["Content-Type"].startswith("text/plain")
+    assert quads() == before
+
+
 # -- 8: the default graph holds each triple once ----------------------------------------------------------
 
 

@@ -345,6 +345,11 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
             store.ox.update(text, base_iri=request.base_url)
         except SyntaxError as exc:
             return error(400, syntax_message(exc))
+        except RuntimeError as exc:  # it ran and failed on the data (DROP GRAPH of no graph, CREATE of one)
+            # one transaction in the embedded store; Virtuoso keeps what the operations before the failing one did
+            done = ("it changed nothing" if isinstance(store.ox, ox.Store) else
+                    "the remote store may keep what its operations before the failing one did")
+            return error(400, f"the update failed: {exc}; {done}")
         except OSError as exc:
             return error(500, f"the update failed and was rolled back: {exc}")
         store.flush()
@@ -541,6 +546,7 @@ def graph_store() -> Response:
         return error(404, f"no graph <{graph}> in this store")
     check_reachable(store)
     g = ox.NamedNode(graph) if graph is not None else None
+    own = store.union_graphs() if g is None and not isinstance(store.ox, ox.Store) else None  # a remote store
 
     def write(out: Any) -> None:
         # pyoxigraph iterators belong to the thread that made them: make it here, in the writer thread
@@ -550,8 +556,9 @@ def graph_store() -> Response:
                        for q in store.ox.quads_for_pattern(None, None, None, g))
         elif isinstance(store.ox, ox.Store):
             triples = union_triples(store.ox)
-        else:  # a remote store: its engine answers for the set
-            result = store.ox.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=True)
+        else:  # a remote store: its engine answers for the set, over the store's graphs (not Virtuoso's own)
+            result = store.ox.query("CONSTRUCT { ?s ?p ?o } WHERE { ?s ?p ?o }", use_default_graph_as_union=own is None,
+                                    default_graph=None if own is None else [ox.NamedNode(x) for x in own])
             assert isinstance(result, ox.QueryTriples)
             triples = result
         if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
