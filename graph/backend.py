@@ -171,7 +171,7 @@ class Backend(ABC):
               GRAPH ?b { ?b a cmo:ImportBatch ; rdfs:label ?label ; cmo:sourceFileName ?file ; cmo:sha256 ?sha ;
                            prov:generatedAtTime ?time ; cmo:tripleCount ?n ; prov:wasAttributedTo ?a .
                          OPTIONAL { ?a rdfs:label ?who } }
-            } ORDER BY ?time""")
+            } ORDER BY ?time ?label ?b""")  # batches of one build share the second: by name, then IRI
         return [
             BatchInfo(
                 iri=r["b"].value,  # type: ignore[union-attr]
