@@ -7,6 +7,10 @@ digits, such as `★.xlsx`, is named by a hash of it instead: `id:workbook/_{has
 already has a batch in the store supersedes that batch: the new batch is `prov:wasRevisionOf` the old
 one, and the old graph is dropped in the same transaction that writes the new one.
 
+A revision records what it changed (`changes`): before the earlier graphs are dropped, the CMOCs, sources and
+evidence fragments they defined are compared with the new batch's, and each one new, changed or gone is written
+into the new batch as a `cmo:Change` (see docs/model.md), which the catalog query batch-changes lists.
+
 Every query here is bounded by one batch and the nodes it defines or references (its neighbourhood),
 never by the size of the store.
 """
@@ -20,11 +24,12 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import pyoxigraph as ox
-from rdflib import Graph, URIRef
-from rdflib.namespace import RDF
+from rdflib import Graph, Literal, URIRef
+from rdflib.namespace import DCTERMS, RDF
+from rdflib.term import Node
 
-from .backend import StoreError
-from .namespaces import BATCH_PREFIX, ID, slug
+from .backend import Backend, StoreError
+from .namespaces import BATCH_PREFIX, CMO, ID, OA, slug
 from .store import EvidenceStore
 
 
@@ -126,6 +131,8 @@ def dependants(store: EvidenceStore, batch: str, replacement: Graph | None = Non
 
     With `replacement` (the graph that will take its place), nodes the replacement defines again do not
     count. `also_removed` are other graphs removed in the same transaction.
+    A revision's record of a node it dropped (`cmo:changedNode`, `cmo:formerBatch`, see `changes`) is no
+    reference: it names what was there.
     """
     removed = {batch, *also_removed}
     filters = " ".join(f"FILTER(?g2 != <{g}>)" for g in sorted(removed))
@@ -135,6 +142,7 @@ def dependants(store: EvidenceStore, batch: str, replacement: Graph | None = Non
           FILTER NOT EXISTS {{ GRAPH ?g2 {{ ?o a ?t2 }} {filters} }}
           GRAPH ?g {{ ?s ?p ?o }}
           FILTER(STRSTARTS(STR(?g), "{BATCH_PREFIX}"))
+          FILTER(?p != <{CMO.changedNode}> && ?p != <{CMO.formerBatch}>)
         }} ORDER BY ?g ?s ?p ?o""")
     kept = set() if replacement is None else {s for s in replacement.subjects(RDF.type) if isinstance(s, URIRef)}
     out = []
@@ -216,3 +224,164 @@ def retract(store: EvidenceStore, batch: str, *, force: bool = False) -> Retract
     store.update(f"DROP GRAPH <{batch}>")
     result.retracted = True
     return result
+
+
+# -- what a revision changed ----------------------------------------------------------------------------
+
+Term = ox.NamedNode | ox.BlankNode | ox.Literal | ox.Triple
+Triple = tuple[Term, Term, Term]  # as Oxigraph gives a quad's subject, predicate and object
+
+# The nodes a revision's changes are reported for, by class, and the kind of node each class is.
+CHANGE_KINDS: dict[str, str] = {
+    str(CMO.CMOConfiguration): "CMOC", str(CMO.Review): "source", str(CMO.Study): "source",
+    str(CMO.GreyLiterature): "source", str(CMO.EvidenceFragment): "evidence",
+}
+# A node's parts, whose triples are part of what it says: a CMOC's context, mechanism (and its resource and
+# reasoning) and outcome, an evidence fragment's target and its selectors (the quote, its position).
+PART_PROPERTIES = frozenset(str(p) for p in (CMO.hasContext, CMO.hasMechanism, CMO.hasOutcome, CMO.hasResource,
+                                             CMO.hasReasoning, OA.hasTarget, OA.hasSelector))
+_TYPE, _IDENTIFIER, _EXACT = str(RDF.type), str(DCTERMS.identifier), str(OA.exact)
+_LABELS = frozenset((str(CMO.authorLabel), str(DCTERMS.title)))
+CHANGE_ORDER = ("changed", "gone", "new")
+
+
+@dataclass(frozen=True)
+class Described:
+    """A keyed node (CMOC, source, evidence fragment) as one graph has it: its kind, the triples of it and of
+    its parts, and what names it for a reader (identifier; label, title or quote)."""
+
+    kind: str
+    triples: frozenset[tuple[object, str, object]]  # (subject, predicate IRI, object), as the store gave them
+    identifier: str | None
+    texts: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Change:
+    """One node a revision brought ("new"), described otherwise ("changed") or dropped ("gone")."""
+
+    change: str
+    kind: str
+    node: str
+    identifier: str | None = None  # as the superseded batch had it (changed, gone)
+    texts: tuple[str, ...] = ()  # its label, title or quote in the superseded batch (changed, gone)
+    earlier: str | None = None  # gone: the superseded batch that defined it
+
+    def sort_key(self) -> tuple[int, str, str, str]:
+        return CHANGE_ORDER.index(self.change), self.kind, self.identifier or "", self.node
+
+
+def described(triples: Iterable[Triple]) -> dict[str, Described]:
+    """The keyed nodes of one batch's triples, by IRI."""
+    about: dict[Term, list[tuple[str, Term]]] = {}
+    for s, p, o in triples:
+        if isinstance(p, ox.NamedNode):
+            about.setdefault(s, []).append((p.value, o))
+    out: dict[str, Described] = {}
+    for node, pos in about.items():
+        kinds = sorted({CHANGE_KINDS[o.value] for p, o in pos
+                        if p == _TYPE and isinstance(o, ox.NamedNode) and o.value in CHANGE_KINDS})
+        if not kinds or not isinstance(node, ox.NamedNode):
+            continue
+        seen: set[Term] = {node}
+        todo: list[Term] = [node]
+        mine: set[tuple[object, str, object]] = set()
+        while todo:
+            part = todo.pop()
+            for pred, o in about.get(part, ()):
+                mine.add((part, pred, o))
+                if pred in PART_PROPERTIES and o not in seen and not isinstance(o, ox.Literal):
+                    seen.add(o)
+                    todo.append(o)
+        identifiers = sorted(o.value for p, o in pos if p == _IDENTIFIER and isinstance(o, ox.Literal))
+        texts = [o.value for p, o in pos if p in _LABELS and isinstance(o, ox.Literal)]
+        texts += [o.value for _, p, o in mine if p == _EXACT and isinstance(o, ox.Literal)]
+        out[node.value] = Described(kinds[0], frozenset(mine), identifiers[0] if identifiers else None,
+                                    tuple(sorted(set(texts))))
+    return out
+
+
+def compare(earlier: Sequence[tuple[str, dict[str, Described]]], now: dict[str, Described]) -> list[Change]:
+    """What a batch changed against the batches it supersedes (each with its keyed nodes): a node none of them
+    defined is "new"; one that some of them defined is "changed" when its triples or its parts' differ from
+    any of theirs; one that some of them defined and the batch does not is "gone". Unchanged nodes are left
+    out. A node is reported once: its kind is the batch's (or, gone, the earlier batch's), and a gone node's
+    earlier batch is the first, by IRI, that defined it."""
+    before: dict[str, list[tuple[str, Described]]] = {}
+    for batch, nodes in sorted(earlier, key=lambda e: e[0]):
+        for node, d in nodes.items():
+            before.setdefault(node, []).append((batch, d))
+    out = []
+    for node, d in now.items():
+        if node not in before:
+            out.append(Change("new", d.kind, node))
+        elif any(old.triples != d.triples for _, old in before[node]):
+            out.append(Change("changed", d.kind, node, *_former(before[node])))
+    for node, olds in before.items():
+        if node not in now:
+            out.append(Change("gone", olds[0][1].kind, node, *_former(olds), earlier=olds[0][0]))
+    return sorted(out, key=Change.sort_key)
+
+
+def _former(olds: list[tuple[str, Described]]) -> tuple[str | None, tuple[str, ...]]:
+    ids = sorted({d.identifier for _, d in olds if d.identifier is not None})
+    return (ids[0] if ids else None), tuple(sorted({t for _, d in olds for t in d.texts}))
+
+
+def graph_triples(store: Backend, graph: str) -> list[Triple]:
+    """Every triple of one named graph (a batch: bounded by its workbook)."""
+    if isinstance(store, EvidenceStore):
+        quads = store.ox.quads_for_pattern(None, None, None, ox.NamedNode(graph))
+        return [(q.subject, q.predicate, q.object) for q in quads]
+    rows = store.select(f"SELECT ?s ?p ?o WHERE {{ GRAPH <{graph}> {{ ?s ?p ?o }} }}")
+    return [(s, p, o) for r in rows
+            if (s := r["s"]) is not None and (p := r["p"]) is not None and (o := r["o"]) is not None]
+
+
+def change_triples(batch: str, found: Sequence[Change]) -> list[tuple[Node, Node, Node]]:
+    """The record of a revision's changes in its own graph: `<batch> cmo:changeCount n`, and per change
+    `<batch> cmo:recordsChange <batch/change/i>`, a `cmo:Change` naming the change, the node and its kind;
+    for a node changed or gone, its identifier and texts as the superseded batch had them, and for a gone node
+    the batch that defined it (its graph is dropped with the import)."""
+    b = URIRef(batch)
+    out: list[tuple[Node, Node, Node]] = [(b, CMO.changeCount, Literal(len(found)))]
+    for i, ch in enumerate(found, start=1):
+        c = URIRef(f"{batch}/change/{i}")
+        out += [(b, CMO.recordsChange, c), (c, RDF.type, CMO.Change), (c, CMO.changeKind, Literal(ch.change)),
+                (c, CMO.changedNode, URIRef(ch.node)), (c, CMO.nodeKind, Literal(ch.kind))]
+        if ch.identifier is not None:
+            out.append((c, CMO.formerIdentifier, Literal(ch.identifier)))
+        out += [(c, CMO.formerText, Literal(t)) for t in ch.texts]
+        if ch.earlier is not None:
+            out.append((c, CMO.formerBatch, URIRef(ch.earlier)))
+    return out
+
+
+def recorded_changes(store: Backend, batch: str) -> list[tuple[Node, Node, Node]] | None:
+    """The change record a batch in the store holds (`change_triples`), to keep when the same file is imported
+    again; None when it has none (imported before revisions recorded their changes, or not a revision)."""
+    prefix = f"{batch}/change/"
+    mine = [(s, p, o) for s, p, o in graph_triples(store, batch)
+            if isinstance(s, ox.NamedNode) and isinstance(p, ox.NamedNode)
+            and ((s.value == batch and p.value in (str(CMO.changeCount), str(CMO.recordsChange)))
+                 or s.value.startswith(prefix))]
+    if not any(p.value == str(CMO.changeCount) for _, p, _ in mine):
+        return None
+    return [(URIRef(s.value), URIRef(p.value), _rdflib(o)) for s, p, o in mine]
+
+
+def _rdflib(term: Term) -> Node:
+    if isinstance(term, ox.NamedNode):
+        return URIRef(term.value)
+    if isinstance(term, ox.Literal):
+        if term.language:
+            return Literal(term.value, lang=term.language)
+        return Literal(term.value, datatype=URIRef(term.datatype.value))
+    raise StoreError(f"a change record holds a blank node: {term}")
+
+
+def changes(store: Backend, batch: str, now: Iterable[Triple], supersedes: Sequence[str]) -> list[Change]:
+    """What the batch `batch`, whose triples are `now`, changes against the batches it supersedes, read from
+    the store before their graphs are dropped: bounded by those graphs and the batch."""
+    earlier = [(old, described(graph_triples(store, old))) for old in supersedes]
+    return compare(earlier, described(now))

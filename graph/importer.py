@@ -533,16 +533,28 @@ def add_provenance(ext: Extraction, workbook: Workbook, reviewer: str, shapes_ve
 
 def add_revisions(ext: Extraction, revision_of: Sequence[str]) -> None:
     """Record more earlier batches (`prov:wasRevisionOf`) in provenance `add_provenance` already wrote, its
-    `cmo:tripleCount` kept right; the store and graph of `ext` are rebuilt from the lines on next use."""
+    `cmo:tripleCount` kept right."""
     batch = ext.batch
-    new = [(batch, PROV.wasRevisionOf, URIRef(old)) for old in revision_of]
-    if not new:
+    add_to_provenance(ext, [(batch, PROV.wasRevisionOf, URIRef(old)) for old in revision_of])
+
+
+def add_to_provenance(ext: Extraction, triples: Sequence[tuple[Node, Node, Node]]) -> None:
+    """Add triples to the batch's description after `add_provenance` wrote it (earlier revisions, what a
+    revision changed: graph.batches.change_triples), its `cmo:tripleCount` kept right."""
+    if not triples:
         return
+    batch = ext.batch
     count = f"<{batch}> <{CMO.tripleCount}> "
-    for line in [line for line in ext.lines if line.startswith(count)]:
+    old = [line for line in ext.lines if line.startswith(count)]
+    for line in old:
         del ext.lines[line]
-    ext._store = None
-    ext.extend(new)
+    if ext._store is not None and old:
+        graph = ox.NamedNode(str(batch))
+        for t in ox.parse("".join(old).encode("utf-8"), ox.RdfFormat.N_TRIPLES):
+            ext._store.remove(ox.Quad(t.subject, t.predicate, t.object, graph))
+    ext._graph = None
+    ext.extend(triples)
     ext.add((batch, CMO.tripleCount, Literal(len(ext) + 1, datatype=XSD.integer)))
 
-__all__ = ["Extraction", "add_provenance", "add_revisions", "convert", "literal", "path_key", "to_ox"]
+__all__ = ["Extraction", "add_provenance", "add_revisions", "add_to_provenance", "convert", "literal", "path_key",
+           "to_ox"]
