@@ -207,6 +207,30 @@ def test_an_expired_key_is_410_and_changes_nothing(client: FlaskClient, store: E
     assert r.status_code == 410 and quads(store) == before
 
 
+def test_a_validated_upload_outlives_more_than_sixteen_others(client: FlaskClient, store: EvidenceStore) -> None:
+    """At most 16 validated uploads were kept: a team validating a 17th workbook made the first reviewer's
+    import form answer 410."""
+    first = pending_key(post(client, "/review", "wb.zip", zipped()).data)
+    for i in range(40):
+        assert pending_key(post(client, "/review", "wb.zip", zipped(f"Another quote {i}.")).data)
+    r = post(client, "/review/import", upload=first, token=TOKEN, reviewer="R", format="json")
+    assert r.status_code == 201 and len(store.batches()) == 1
+
+
+def test_validated_uploads_are_bounded_by_their_size(client: FlaskClient, store: EvidenceStore,
+                                                     monkeypatch: pytest.MonkeyPatch) -> None:
+    """The oldest goes first once the uploads kept would hold more than PENDING_BYTES."""
+    uploads = [zipped(f"Quote {i}.") for i in range(4)]
+    monkeypatch.setattr(review, "PENDING_BYTES", sum(len(u) for u in uploads[1:]))  # the last three fit
+    keys = [pending_key(post(client, "/review", "wb.zip", u).data) for u in uploads]
+    before = quads(store)
+    assert post(client, "/review/import", upload=keys[0], token=TOKEN, reviewer="R",
+                format="json").status_code == 410
+    assert quads(store) == before
+    assert post(client, "/review/import", upload=keys[1], token=TOKEN, reviewer="R",
+                format="json").status_code == 201
+
+
 def test_a_refused_import_page_offers_the_report_it_shows(client: FlaskClient, store: EvidenceStore) -> None:
     """The 409 page listed the violations but had no CSV/JSON download of them."""
     r = post(client, "/review", "first.zip", zipped())

@@ -39,7 +39,10 @@ bp = Blueprint("review", __name__)
 DEFAULT_UPLOAD_LIMIT = 16 * 1024 * 1024
 MAX_ZIP_MEMBERS = 64
 MAX_ZIP_RATIO = 200
-PENDING_MAX = 16
+# Validated uploads kept for their import: an hour each, the oldest dropped first beyond a count or a size
+# (their bytes are held in memory; a workbook is typically tens or hundreds of KB)
+PENDING_MAX = 256
+PENDING_BYTES = 128 * 1024 * 1024
 PENDING_SECONDS = 3600
 _pending: OrderedDict[str, Pending] = OrderedDict()
 _lock = threading.Lock()
@@ -176,8 +179,9 @@ def _remember(filename: str, data: bytes) -> str:
     with _lock:
         for k in [k for k, p in _pending.items() if now - p.created > PENDING_SECONDS]:
             del _pending[k]
-        while len(_pending) >= PENDING_MAX:
-            _pending.popitem(last=False)
+        held = sum(len(p.data) for p in _pending.values())
+        while _pending and (len(_pending) >= PENDING_MAX or held + len(data) > PENDING_BYTES):
+            held -= len(_pending.popitem(last=False)[1].data)
         _pending[key] = Pending(filename, data, hashlib.sha256(data).hexdigest(), now)
     return key
 
@@ -203,8 +207,9 @@ def _claim(key: str) -> Pending:
     p = _recall(key)
     with _lock:
         if p is None or _pending.get(key) is not p:
-            raise BadUpload(410, "that upload has expired (uploads are kept for an hour, and only the latest "
-                                 f"{PENDING_MAX}): validate the workbook again, then import it")
+            raise BadUpload(410, "that upload has expired (uploads are kept for an hour, the oldest dropped first "
+                                 f"beyond {PENDING_MAX} or {PENDING_BYTES // (1024 * 1024)} MiB): validate the "
+                                 "workbook again, then import it")
         if p.batch is not None:
             raise BadUpload(410, f"{p.filename!r} was already imported from this upload, as batch {p.batch}: "
                                  "nothing more was imported. To import a corrected workbook, validate it again")
