@@ -114,8 +114,10 @@ def _ontology_html() -> str:
     schemes = [r for r in _select(get_store().ox, """SELECT ?s (SAMPLE(?l) AS ?label) (COUNT(?c) AS ?n) WHERE {
         GRAPH ?g { ?s a skos:ConceptScheme OPTIONAL { ?s skos:prefLabel|rdfs:label|dcterms:title ?l }
         OPTIONAL { ?c skos:inScheme ?s } } } GROUP BY ?s ORDER BY ?s""")]
+    creators = _select(g, """SELECT DISTINCT ?c ?label WHERE { ?o a owl:Ontology ; dcterms:creator ?c
+        FILTER(isIRI(?c)) OPTIONAL { ?c rdfs:label ?label } } ORDER BY ?label ?c""")
     return render_template("docs/ontology.html", header=header[0] if header else {}, terms=terms,
-                           schemes=schemes)
+                           schemes=schemes, creators=creators)
 
 
 @bp.route("/ontology", defaults={"suffix": None})

@@ -145,10 +145,18 @@ def types_of(iri: str) -> set[str]:
 
 
 def label_of(iri: str) -> str:
+    """The resource's label, identifier or title; a part minted under another resource's IRI without one (a
+    CMOC's context, an evidence fragment's target or quote, a batch's activity) is named after its whole: "c1
+    context" rather than a bare "context", which would not tell one page (or browser tab) from the next."""
     r = rows("""SELECT ?l WHERE {
         { ?this cmo:authorLabel ?l } UNION { ?this skos:prefLabel ?l } UNION { ?this dcterms:title ?l }
         UNION { ?this rdfs:label ?l } UNION { ?this dcterms:identifier ?l } } LIMIT 1""", iri)
-    return _v(r[0], "l") if r else iri.rsplit("/", 1)[-1]
+    if r:
+        return _v(r[0], "l")
+    whole, _, part = iri.rpartition("/")
+    if whole.startswith(id_base()) and "/" in whole[len(id_base()):]:
+        return f"{label_of(whole)} {part}"
+    return part
 
 
 # -- pages ----------------------------------------------------------------------------------------------
@@ -182,6 +190,11 @@ def cmoc_page(iri: str) -> dict[str, Any]:
         OPTIONAL { ?this cmo:hasMechanism/cmo:hasResource/cmo:description ?resource }
         OPTIONAL { ?this cmo:hasMechanism/cmo:hasReasoning/cmo:description ?reasoning }
         OPTIONAL { ?this cmo:hasOutcome/cmo:description ?outcome }
+        OPTIONAL { ?this cmo:hasContext ?contextPart FILTER(isIRI(?contextPart)) }
+        OPTIONAL { ?this cmo:hasMechanism ?mechanismPart FILTER(isIRI(?mechanismPart)) }
+        OPTIONAL { ?this cmo:hasMechanism/cmo:hasResource ?resourcePart FILTER(isIRI(?resourcePart)) }
+        OPTIONAL { ?this cmo:hasMechanism/cmo:hasReasoning ?reasoningPart FILTER(isIRI(?reasoningPart)) }
+        OPTIONAL { ?this cmo:hasOutcome ?outcomePart FILTER(isIRI(?outcomePart)) }
         OPTIONAL { ?this cmo:statedIn ?source }
         OPTIONAL { ?this cmo:refines ?theory OPTIONAL { ?theory rdfs:label ?theoryLabel } }
         OPTIONAL { ?this cmo:extractedBy ?agent OPTIONAL { ?agent rdfs:label ?agentLabel } }
@@ -219,6 +232,31 @@ def cmoc_page(iri: str) -> dict[str, Any]:
         """ + SOURCE_FIELDS + "}", iri)
     page["batches"] = rows("""SELECT DISTINCT ?g ?l WHERE { GRAPH ?g { ?this a cmo:CMOConfiguration }
                               OPTIONAL { ?g rdfs:label ?l } }""", iri)
+    return page
+
+
+def evidence_page(iri: str) -> dict[str, Any]:
+    """An evidence fragment: its quote, the CMOCs it supports or refutes, the document quoted and its appraisal,
+    then every statement about it (the generic tables, which also link its target and selector)."""
+    main = rows("""SELECT * WHERE {
+        OPTIONAL { ?this dcterms:identifier ?key }
+        OPTIONAL { ?this cmo:page ?pageNumber } OPTIONAL { ?this cmo:section ?section }
+        OPTIONAL { ?this cmo:interpretiveLevel ?level OPTIONAL { ?level skos:prefLabel ?levelLabel } }
+        OPTIONAL { ?this cmo:relevance ?relevance OPTIONAL { ?relevance skos:prefLabel ?relevanceLabel } }
+        OPTIONAL { ?this cmo:rigour ?rigour OPTIONAL { ?rigour skos:prefLabel ?rigourLabel } }
+    } LIMIT 1""", iri)[0]
+    page: dict[str, Any] = {k: _v(main, k) for k in main}
+    page["quotes"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT DISTINCT ?quote ?selector WHERE {
+        ?this oa:hasTarget ?target . ?target oa:hasSelector ?selector . ?selector oa:exact ?quote
+        } ORDER BY ?quote""", iri)]
+    page["cmocs"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT ?c ?relation (SAMPLE(?l) AS ?label)
+        (SAMPLE(?st) AS ?statement) WHERE {
+        { ?this cmo:supports ?c BIND("supports" AS ?relation) }
+        UNION { ?this cmo:refutes ?c BIND("refutes" AS ?relation) }
+        OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:statement ?st }
+        } GROUP BY ?c ?relation ORDER BY ?c""", iri)]
+    page["sources"] = _sources("SELECT * WHERE { ?this oa:hasTarget/oa:hasSource ?src " + SOURCE_FIELDS + "}", iri)
+    page.update(generic_page(iri))
     return page
 
 
@@ -291,6 +329,8 @@ def html_page(iri: str) -> str:
     common = {"iri": iri, "label": label_of(iri), "types": sorted(types), "alternates": _alternates(iri)}
     if CMO + "CMOConfiguration" in types:
         return render_template("ld/cmoc.html", **common, page=cmoc_page(iri))
+    if CMO + "EvidenceFragment" in types:
+        return render_template("ld/evidence.html", **common, page=evidence_page(iri))
     if types & {CMO + "Document", CMO + "Review", CMO + "Study", CMO + "GreyLiterature"}:
         return render_template("ld/source.html", **common, page=source_page(iri))
     if SKOS + "Concept" in types:
