@@ -340,3 +340,18 @@ def test_home_links_resolve(server: str) -> None:
     for href in page.links:
         if href.startswith("/"):
             assert requests.get(urljoin(server, href), headers={"Accept": BROWSER}, timeout=10).status_code == 200
+
+
+def test_ontology_terms_link_to_their_entry_on_this_server(server: str, store: EvidenceStore) -> None:
+    """Types and properties linked to https://w3id.org/cmokg/ontology#…, which does not resolve to this server:
+    they link to their entry on /ontology, which has it."""
+    fragment = next(iter(store.query("SELECT ?e WHERE { ?e a <https://w3id.org/cmokg/ontology#EvidenceFragment> } "
+                                     "ORDER BY ?e LIMIT 1")))["e"].value  # type: ignore[index]
+    page = Page(requests.get(urljoin(server, "/id/" + fragment.split("/id/", 1)[1]), headers={"Accept": BROWSER},
+                             timeout=10).text)
+    assert "/ontology#EvidenceFragment" in page.links
+    assert not [link for link in page.links if link.startswith("https://w3id.org/cmokg/ontology")]
+    ontology = Page(requests.get(server + "/ontology", headers={"Accept": BROWSER}, timeout=10).text)
+    for link in page.links:
+        if link.startswith("/ontology#"):
+            assert link.split("#", 1)[1] in ontology.by_id, link

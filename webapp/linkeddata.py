@@ -56,12 +56,17 @@ WEB_SCHEMES = ("http://", "https://")
 
 
 def link_target(iri: str) -> str:
-    """Where a page links an IRI: its local /id/ page, the IRI itself when it is a web address, else "#". An IRI
+    """Where a page links an IRI: its local /id/ page, a term of the ontology its entry on /ontology (the w3id.org
+    namespace does not resolve to this server), the IRI itself when it is a web address, else "#". An IRI
     such as <javascript:alert(1)> or <data:text/html,...> is a valid IRI (SPARQL Update or a remote store can
     put one in the graph) but must never become a link a reader can click."""
     local = local_path(iri)
     if local:
         return local
+    if iri.startswith(CMO):  # a class or property of the ontology: its entry on /ontology
+        return "/ontology#" + iri[len(CMO):]
+    if iri == CMO.rstrip("#"):
+        return "/ontology"
     return iri if iri.lower().startswith(WEB_SCHEMES) else "#"
 
 
