@@ -141,14 +141,18 @@ def _record_changes(store: Backend, validated: Validated, restated: bool) -> Non
 
 
 def _write(store: Backend, batch: str, data: bytes, supersedes: Sequence[str], *, checked: bool = False) -> None:
-    """The batch's N-Triples as its named graph, dropping the batches it supersedes, in one transaction: the
-    embedded store's fast path, or one SPARQL update (one request) on a remote store. `checked`: the bytes
-    were already parsed strictly (see `EvidenceStore.write_batch`)."""
+    """The batch's N-Triples as its named graph, dropping the batches it supersedes: in one transaction on the
+    embedded store; on a remote store staged in chunks and switched by one final request that moves the batch
+    into place before it drops anything (`RemoteStore.write_batch`), so no failure loses a batch. `checked`:
+    the bytes were already parsed strictly (see `EvidenceStore.write_batch`)."""
+    from .remote import RemoteStore  # here: the embedded store's imports need no SPARQL client
+
     if isinstance(store, EvidenceStore):
         store.write_batch(batch, data, supersedes, checked=checked)
-        return
-    drops = "".join(f"DROP SILENT GRAPH <{g}> ;\n" for g in [*supersedes, batch])
-    store.update(f"{drops}INSERT DATA {{ GRAPH <{batch}> {{\n{data.decode('utf-8')}\n}} }}")
+    elif isinstance(store, RemoteStore):
+        store.write_batch(batch, data, supersedes)
+    else:
+        raise TypeError(f"cannot write a batch to {store!r}")
 
 
 def workbooks_in(data_dir: Path) -> list[list[Path]]:

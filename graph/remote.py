@@ -9,7 +9,9 @@ A graph is replaced in one update request when it fits in one chunk (one request
 Oxigraph server; on Virtuoso a request it refuses to compile changes nothing, but one whose later operation
 fails as it runs keeps what the earlier operations did); a larger graph is written chunk by chunk into a
 staging graph and moved into place by one final `MOVE` request, so the target graph switches from old to new
-in one step.
+in one step. An import batch (`write_batch`) also drops the batches it supersedes: the same staging, then one
+request that moves the batch into place first and drops the superseded graphs after, so that no failure
+loses a graph (see there).
 
 Dialects: `oxigraph` (the union of the named graphs is asked for with the `union-default-graph` parameter),
 `virtuoso` (the union is native; Virtuoso's own system graphs are kept out of counts, dumps and clearing by
@@ -26,7 +28,7 @@ import urllib.request
 import uuid
 import warnings
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from typing import IO, Any
 
 import pyoxigraph as ox
@@ -40,6 +42,10 @@ from .namespaces import BASE
 
 DIALECTS = ("oxigraph", "virtuoso", "generic")
 DEFAULT_CHUNK = 5000
+# Virtuoso 7.2 compiles INSERT DATA into SQL of about 7 lines per triple and refuses a request past 10000 lines
+# ("SP031: The length of generated SQL text has exceeded 10000 lines of code"): 1426 triples at most, whatever
+# the terms (measured on 07.20.3229). Its chunks are capped below that.
+VIRTUOSO_CHUNK = 1000
 EMPTY_GRAPH = "urn:cmokg:empty-default-graph"
 XML_RESULTS = "application/sparql-results+xml"
 
@@ -430,16 +436,18 @@ class RemoteStore(Backend):
         return f"INSERT DATA {{ GRAPH <{graph_iri}> {{\n{body}\n}} }}"
 
     def _chunks(self, triples: Iterable[ox.Triple | ox.Quad]) -> Iterator[tuple[list[str], bool]]:
-        """N-Triples lines in chunks; every triple holding a blank node goes into the first chunk, since a
-        blank-node label only names the same node within one request."""
+        """N-Triples lines in chunks of `chunk` triples (at most VIRTUOSO_CHUNK on Virtuoso); every triple
+        holding a blank node goes into the first chunk, since a blank-node label only names the same node
+        within one request."""
+        size = min(self.chunk, VIRTUOSO_CHUNK) if self.dialect == "virtuoso" else self.chunk
         with_bnodes: list[str] = []
         plain: list[str] = []
         for t in triples:
             (with_bnodes if _has_bnode(t) else plain).append(_triple_line(t.subject, t.predicate, t.object))
-        first = with_bnodes + plain[: max(0, self.chunk - len(with_bnodes))]
+        first = with_bnodes + plain[: max(0, size - len(with_bnodes))]
         yield first, bool(with_bnodes)
-        for i in range(len(first) - len(with_bnodes), len(plain), self.chunk):
-            yield plain[i: i + self.chunk], False
+        for i in range(len(first) - len(with_bnodes), len(plain), size):
+            yield plain[i: i + size], False
 
     def replace_graph(self, graph_iri: str, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_TRIPLES) -> None:
         chunks = list(self._chunks(ox.parse(data, fmt)))
@@ -456,14 +464,65 @@ class RemoteStore(Backend):
                 self.update(self._insert(staging, lines, bnodes))
             self.update(f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph_iri}>")
         except BaseException as exc:
-            try:
-                self.update(f"DROP SILENT GRAPH <{staging}>")
-            except Exception:  # the endpoint is gone: say what is left there
-                if isinstance(exc, StoreError):
-                    raise StoreError(f"{exc}; <{graph_iri}> was left as it was, but the staging graph <{staging}> "
-                                     "may be left on the endpoint: the next `cmokg push` (or restore) removes it"
-                                     ) from None
+            self._abandon(staging, graph_iri, exc)
             raise
+
+    def write_batch(self, graph_iri: str, data: bytes, drop: Sequence[str] = ()) -> None:
+        """Write `data` (N-Triples) as the named graph `graph_iri`, dropping the graphs `drop` and what the
+        graph held (`EvidenceStore.write_batch` on an endpoint): a failure leaves the store as it was or as it
+        will be, and loses no graph on any endpoint.
+
+        On an Oxigraph server a batch that fits in one chunk goes as one update (one request is one
+        transaction there). Otherwise the batch is written chunk by chunk into a staging graph (the triples
+        holding blank nodes together, see `_chunks`), then one final request moves it into place and only then
+        drops the superseded graphs: on Virtuoso, where an operation failing as it runs keeps what the earlier
+        operations of its request did, a failing `MOVE` drops nothing, and failing drops leave the superseded
+        graphs beside the new batch (nothing lost; they are graphs the batch records it revises). A failure
+        while staging drops the staging graph and leaves the store as it was.
+        """
+        superseded = [g for g in dict.fromkeys(drop) if g != graph_iri]
+        chunks = [c for c in self._chunks(ox.parse(data, ox.RdfFormat.N_TRIPLES)) if c[0]]
+        if not chunks or (len(chunks) == 1 and self.dialect == "oxigraph"):
+            ops = [f"DROP SILENT GRAPH <{g}>" for g in [*superseded, graph_iri]]
+            ops += [self._insert(graph_iri, lines, bnodes) for lines, bnodes in chunks]
+            self.update(" ;\n".join(ops))
+            return
+        staging = STAGING_PREFIX + "batch-" + uuid.uuid4().hex
+        try:
+            for lines, bnodes in chunks:
+                self.update(self._insert(staging, lines, bnodes))
+        except BaseException as exc:
+            self._abandon(staging, graph_iri, exc)
+            raise
+        switch = [f"MOVE SILENT GRAPH <{staging}> TO GRAPH <{graph_iri}>"]
+        switch += [f"DROP SILENT GRAPH <{g}>" for g in superseded]
+        try:
+            self.update(" ;\n".join(switch))
+        except BaseException as exc:
+            # Refused before running (400), or answered with an error by the Oxigraph server (whose request is
+            # one transaction): nothing changed, and the staging graph goes. Otherwise (connection lost, or
+            # Virtuoso failing as it runs) the move may have happened or not: the staging graph, perhaps the
+            # only whole copy of the batch, stays for the next push or restore to remove.
+            if isinstance(exc, MalformedRequest) or (isinstance(exc, EndpointFailure) and self.dialect == "oxigraph"):
+                self._abandon(staging, graph_iri, exc)
+                raise
+            if isinstance(exc, StoreError):
+                raise StoreError(f"{exc}; writing <{graph_iri}> failed at its final switch (one request: move the "
+                                 "batch into place, then drop the batches it supersedes): the store holds the "
+                                 "previous batches, or the new one (perhaps with superseded ones still there), and "
+                                 f"the staging graph <{staging}> may be left on the endpoint: the next `cmokg push` "
+                                 "(or restore) removes it") from None
+            raise
+
+    def _abandon(self, staging: str, graph_iri: str, exc: BaseException) -> None:
+        """After a failed write that left `graph_iri` as it was: drop the staging graph, or, where the endpoint
+        cannot be reached, raise a StoreError saying that it may be left (for a StoreError `exc`)."""
+        try:
+            self.update(f"DROP SILENT GRAPH <{staging}>")
+        except Exception:
+            if isinstance(exc, StoreError):
+                raise StoreError(f"{exc}; <{graph_iri}> was left as it was, but the staging graph <{staging}> may "
+                                 "be left on the endpoint: the next `cmokg push` (or restore) removes it") from None
 
     def add_quads(self, data: bytes, fmt: ox.RdfFormat = ox.RdfFormat.N_QUADS) -> None:
         by_graph: dict[str, list[ox.Quad]] = defaultdict(list)
