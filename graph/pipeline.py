@@ -17,8 +17,8 @@ from pathlib import Path
 import pyoxigraph as ox
 
 from .backend import Backend
-from .batches import batch_record, change_triples, changes, recorded_changes, workbook_iri
-from .importer import add_revisions, add_to_provenance
+from .batches import batch_record, workbook_iri
+from .importer import add_revisions
 from .report import Finding, Report
 from .store import EvidenceStore, StoreError, check_target, replacing, swap_in
 from .validate import (
@@ -77,9 +77,7 @@ def _commit(store: EvidenceStore, validated: Validated,
         add_revisions(ext, earlier)
     result.batch = str(ext.batch)
     result.superseded = list(validated.supersedes)
-    restated = store.has_graph(result.batch)
-    result.replaced = restated or bool(result.superseded)
-    _record_changes(store, validated, restated)
+    result.replaced = store.has_graph(result.batch) or bool(result.superseded)
     result.triples = len(ext)
     data = ext.nt()
     ext.store  # noqa: B018  (built by the validation) has parsed these very bytes strictly
@@ -123,21 +121,6 @@ def _restated_batch(store: EvidenceStore, validated: Validated) -> list[str]:
         return []
     _, earlier = batch_record(store, str(ext.batch))
     return [b for b in earlier if b not in validated.supersedes]
-
-
-def _record_changes(store: Backend, validated: Validated, restated: bool) -> None:
-    """A revision records in its own graph what it changed (graph.batches.changes), worked out against the
-    graphs of the batches it supersedes before the write drops them. The same file imported again keeps
-    the record it made when first imported (the graphs it was made against are gone)."""
-    ext = validated.extraction
-    assert ext is not None
-    batch = str(ext.batch)
-    if validated.supersedes:
-        now = [(q.subject, q.predicate, q.object)
-               for q in ext.store.quads_for_pattern(None, None, None, ox.NamedNode(batch))]
-        add_to_provenance(ext, change_triples(batch, changes(store, batch, now, validated.supersedes)))
-    elif restated:
-        add_to_provenance(ext, recorded_changes(store, batch) or [])
 
 
 def _write(store: Backend, batch: str, data: bytes, supersedes: Sequence[str], *, checked: bool = False) -> None:

@@ -22,8 +22,26 @@ import pyoxigraph as ox
 from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF
 
-from .batches import batches_of_workbook, default_workbook_id, defined_in_other_batches, dependants, types_outside
-from .importer import Extraction, Term, add_provenance, convert, default_reviewer, path_key, to_ox
+from .batches import (
+    batches_of_workbook,
+    change_triples,
+    changes,
+    default_workbook_id,
+    defined_in_other_batches,
+    dependants,
+    recorded_changes,
+    types_outside,
+)
+from .importer import (
+    Extraction,
+    Term,
+    add_provenance,
+    add_to_provenance,
+    convert,
+    default_reviewer,
+    path_key,
+    to_ox,
+)
 from .namespaces import CMO, ID, SH
 from .report import Finding, Report
 from .shacl_sparql import SEVERITIES, CompiledShapes, Result, compile_shapes, subclass_closure
@@ -246,6 +264,8 @@ def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | Non
     quote_findings = check_quotes(ext, wb, fulltext) if fulltext is not None else []
     add_provenance(ext, wb, reviewer or default_reviewer(), shapes_version(), started,
                    workbook_id=workbook_id, revision_of=supersedes)
+    if store is not None:
+        _record_changes(ext, store, supersedes)
     report.extend(wb.findings)
     report.extend(ext.findings)
     shacl = validate_extraction(ext, store, replacing, engine)
@@ -382,3 +402,17 @@ def _term_key(o: Term) -> tuple[str, ...]:
     if isinstance(o, ox.Literal):
         return (o.value, o.language or "", o.datatype.value if not o.language else "")
     return (o.value,)
+
+
+def _record_changes(ext: Extraction, store: EvidenceStore, supersedes: Sequence[str]) -> None:
+    """A revision records in its own graph what it changes (graph.batches.changes), worked out against the
+    graphs of the batches it supersedes, which the import drops; here, so that what is validated is what is
+    written. The same file imported again keeps the record it made when first imported (the graphs it was
+    made against are gone)."""
+    batch = str(ext.batch)
+    if supersedes:
+        now = [(q.subject, q.predicate, q.object)
+               for q in ext.store.quads_for_pattern(None, None, None, ox.NamedNode(batch))]
+        add_to_provenance(ext, change_triples(batch, changes(store, batch, now, supersedes)))
+    elif store.has_graph(batch):
+        add_to_provenance(ext, recorded_changes(store, batch) or [])
