@@ -7,6 +7,7 @@ that yields once the SPARQL endpoint answers, and kills only the process it star
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import signal
@@ -17,6 +18,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
+from collections.abc import Iterator
 from pathlib import Path
 from types import TracebackType
 
@@ -61,6 +63,35 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], timeout: float, log: Pat
             pass
         time.sleep(0.1)
     raise RuntimeError(f"server did not answer {url} within {timeout:.0f} s: {log.read_text(errors='replace')[-2000:]}")
+
+
+@contextlib.contextmanager
+def cmokg_serve(args: list[str], cwd: Path | None = None, env: dict[str, str] | None = None,
+                timeout: float = 30) -> Iterator[str]:
+    """`cmokg serve --port PORT *args` (gunicorn) on a free loopback port: yields its base URL once it answers
+    HTTP, and stops it afterwards."""
+    port = free_port()
+    proc = subprocess.Popen([str(VENV_BIN / "cmokg"), "serve", "--port", str(port), *args], cwd=cwd,
+                            env={**os.environ, **(env or {})}, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                with urllib.request.urlopen(url + "/favicon.ico", timeout=2):
+                    break
+            except urllib.error.HTTPError:
+                break  # it answers
+            except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died") from None
+                time.sleep(0.2)
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(timeout=15)
+        if proc.stderr:
+            proc.stderr.close()
 
 
 class _Server:

@@ -12,10 +12,8 @@ from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
-from flask.testing import FlaskClient
 from servers import OxigraphServer, VirtuosoServer, require
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
+from webforms import post
 
 from graph.backend import Backend
 from graph.batches import dependants, retract
@@ -303,14 +301,6 @@ def test_a_recorded_gone_node_is_no_reference(schema_store: EvidenceStore, tmp_p
 
 
 # -- the web import ---------------------------------------------------------------------------------------
-
-
-def post(client: FlaskClient, url: str, name: str | None = None, data: bytes | None = None, **form: str):  # type: ignore[no-untyped-def]
-    fields: dict[str, object] = dict(form)
-    if data is not None:
-        fields["workbook"] = FileStorage(io.BytesIO(data), name)
-    boundary, body = encode_multipart(fields)
-    return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def test_the_web_import_records_the_same(schema_store: EvidenceStore) -> None:

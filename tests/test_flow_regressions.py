@@ -18,8 +18,7 @@ import pytest
 import requests
 from conformance.server import live_server
 from flask.testing import FlaskClient
-from werkzeug.datastructures import FileStorage
-from werkzeug.test import encode_multipart
+from webforms import post
 
 import webapp.review as review
 from graph.batches import workbook_iri
@@ -80,14 +79,6 @@ def triple_count(store: EvidenceStore, batch: str) -> int:
 
 def graph_size(store: EvidenceStore, batch: str) -> int:
     return len(list(store.ox.quads_for_pattern(None, None, None, ox.NamedNode(batch))))
-
-
-def post(client: FlaskClient, url: str, name: str | None = None, data: bytes | None = None, **form: str):  # type: ignore[no-untyped-def]
-    fields: dict[str, object] = dict(form)
-    if data is not None:
-        fields["workbook"] = FileStorage(io.BytesIO(data), name)
-    boundary, body = encode_multipart(fields)
-    return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}")
 
 
 def pending_key(html: bytes) -> str:

@@ -7,7 +7,6 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import quote
@@ -15,7 +14,7 @@ from urllib.parse import quote
 import pyoxigraph as ox
 import pytest
 import requests
-from servers import OxigraphServer, free_port, require
+from servers import OxigraphServer, cmokg_serve, free_port, require
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -33,32 +32,10 @@ def pushed(seed_store_path: Path, tmp_path_factory: pytest.TempPathFactory) -> I
         yield server
 
 
-def _serve(args: list[str], env: dict[str, str], cwd: Path) -> Iterator[str]:
-    port = free_port()
-    proc = subprocess.Popen([CMOKG, "serve", "--port", str(port), *args], cwd=cwd, env={**os.environ, **env},
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url + "/sparql?query=ASK%7B%7D", headers={"Accept": JSON}, timeout=2)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died") from None
-                time.sleep(0.2)
-        yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        if proc.stderr:
-            proc.stderr.close()
-
-
 @pytest.fixture(scope="module")
 def by_option(pushed: OxigraphServer, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    yield from _serve(["--endpoint", pushed.query_url], {}, tmp_path_factory.mktemp("cwd-option"))
+    with cmokg_serve(["--endpoint", pushed.query_url], cwd=tmp_path_factory.mktemp("cwd-option")) as url:
+        yield url
 
 
 def _cmoc_count(url: str) -> int:
@@ -91,7 +68,7 @@ def test_cmokg_endpoint_alone_serves_the_remote_store(pushed: OxigraphServer, by
                                                       seed_store_path: Path, tmp_path: Path) -> None:
     """CMOKG_ENDPOINT=URL cmokg serve, where no local store exists, exited 2 ("no store at var/store")."""
     assert not (tmp_path / "var").exists()
-    for url in _serve([], {"CMOKG_ENDPOINT": pushed.query_url}, tmp_path):
+    with cmokg_serve([], cwd=tmp_path, env={"CMOKG_ENDPOINT": pushed.query_url}) as url:
         expected = ox.Store.read_only(str(seed_store_path)).query(
             "SELECT (COUNT(DISTINCT ?c) AS ?n) "
             "WHERE { GRAPH ?g { ?c a <https://w3id.org/cmokg/ontology#CMOConfiguration> } }")

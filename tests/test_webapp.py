@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from html.parser import HTMLParser
 from pathlib import Path
@@ -15,7 +13,7 @@ import pytest
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
-from servers import free_port
+from servers import cmokg_serve
 
 from graph.pipeline import build
 from graph.store import EvidenceStore
@@ -117,26 +115,8 @@ def live_server(store_path: Path, tmp_path: Path) -> Iterator[str]:
     """`cmokg serve` (gunicorn) on a loopback port, on a copy of the store (the server holds its lock)."""
     copy = tmp_path / "store"
     shutil.copytree(store_path, copy)
-    port = free_port()
-    proc = subprocess.Popen([CMOKG, "serve", "--store", str(copy), "--port", str(port)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                requests.get(url + "/", timeout=2)
-                break
-            except requests.ConnectionError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError(proc.stderr.read().decode() if proc.stderr else "server died") from None
-                time.sleep(0.2)
+    with cmokg_serve(["--store", str(copy)]) as url:
         yield url
-    finally:
-        proc.terminate()
-        proc.wait(timeout=15)
-        if proc.stderr:
-            proc.stderr.close()
 
 
 def test_served_by_gunicorn_answers_sparql(live_server: str) -> None:
