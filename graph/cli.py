@@ -21,7 +21,7 @@ from rich.table import Table
 from rich.text import Text
 
 from . import __version__
-from .report import Report, csv_safe
+from .report import Report, change_counts, change_text, csv_safe
 from .store import DEFAULT_STORE, EvidenceStore, StoreError, require_store
 
 OK, REFUSED, BAD_INPUT = 0, 1, 2
@@ -161,6 +161,7 @@ def cmd_validate(args: argparse.Namespace) -> int:
         validated = validate_workbook(paths, store, args.reviewer, engine=args.engine)
         report = validated.report
         report.extend(same_file_findings(store, validated))  # the import refuses it: say so now
+        report.supersedes, report.changes = list(validated.supersedes), validated.change_rows()  # JSON, table
         reports.append(report)
         code = max(code, report.exit_code())
     if args.format == "json" and len(reports) > 1:
@@ -168,7 +169,31 @@ def cmd_validate(args: argparse.Namespace) -> int:
     else:
         for r in reports:
             _print_report(r, args.format)
+            if args.format == "table":
+                _print_changes(r)
     return code
+
+
+def _print_changes(report: Report) -> None:
+    """After a revision's findings: the batches it supersedes and what importing it would change (one line
+    per CMOC, source or evidence fragment new, changed or gone), with counts per change and kind."""
+    if not report.supersedes or report.changes is None:
+        return
+    rows = report.changes
+    batches = ", ".join(report.supersedes)
+    refused = "" if report.conforms else " (once its violations are fixed: importing it is refused until then)"
+    if not rows:
+        out.print(f"{report.input_name}: importing it would supersede batch {batches}{refused}; nothing it "
+                  "defines changes", markup=False, soft_wrap=True)
+        return
+    summary = ", ".join(f"{n} {change} {kind}" for change, kind, n in change_counts(rows))
+    out.print(f"{report.input_name}: importing it would supersede batch {batches}{refused} and change "
+              f"{len(rows)} node(s): {summary}", markup=False, soft_wrap=True)
+    table = plain_table("change", "kind", "identifier", "label, title or quote",
+                        title=f"what importing {report.input_name} changes")
+    for row in rows:
+        add_plain_row(table, row["change"], row["kind"], row["identifier"] or row["node"], change_text(row))
+    out.print(table)
 
 
 def cmd_import(args: argparse.Namespace) -> int:
@@ -396,7 +421,8 @@ def build_parser() -> argparse.ArgumentParser:
     _engine_option(p)
     p.set_defaults(func=cmd_build)
 
-    p = command("validate", "validate workbooks (against the store's graph when there is one); writes nothing")
+    p = command("validate", "validate workbooks (against the store's graph when there is one) and list what importing "
+                "a revision would change; writes nothing")
     p.add_argument("files", nargs="+", metavar="FILE", help=".xlsx, a folder of .csv files, or .csv files")
     p.add_argument("--format", choices=("table", "json", "csv"), default="table")
     p.add_argument("--reviewer", help="who extracted (default: $CMOKG_REVIEWER or the login name)")

@@ -56,6 +56,10 @@ class Report:
     findings: list[Finding] = field(default_factory=list)
     unreadable: bool = False
     checked_triples: int = 0
+    # What importing it would change (`cmokg validate` and /review set them; graph.validate.Validated):
+    # the batches it supersedes, and one dict per change. None: not told, and left out of to_dict.
+    supersedes: list[str] | None = None
+    changes: list[dict[str, object]] | None = None
 
     def extend(self, findings: Iterable[Finding]) -> None:
         self.findings.extend(findings)
@@ -82,7 +86,7 @@ class Report:
         return 1 if self.violations else 0
 
     def to_dict(self) -> dict[str, object]:
-        return {
+        out: dict[str, object] = {
             "input": self.input_name,
             "conforms": self.conforms,
             "unreadable": self.unreadable,
@@ -90,6 +94,10 @@ class Report:
             "warnings": len(self.warnings),
             "results": [asdict(f) for f in self.sorted()],
         }
+        if self.changes is not None:
+            out["supersedes"] = list(self.supersedes or [])
+            out["changes"] = self.changes
+        return out
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, ensure_ascii=False)
@@ -103,6 +111,34 @@ class Report:
             d = asdict(f)
             writer.writerow([csv_safe("" if d[c] is None else str(d[c])) for c in cols])
         return out.getvalue()
+
+
+CHANGE_TEXT_CHARS = 60
+
+
+def change_text(row: dict[str, object], width: int = CHANGE_TEXT_CHARS) -> str:
+    """A change's (`Report.changes`) label, title or quote on one line, each shortened to `width`: for a node
+    whose text changed, before → after."""
+    def joined(key: str) -> str:
+        texts = row.get(key) or []
+        return " | ".join(str(t) for t in texts) if isinstance(texts, list) else str(texts)
+
+    def cut(text: str) -> str:
+        return text if len(text) <= width else text[:width - 1] + "…"
+
+    now, former = joined("texts"), joined("former_texts")
+    if row.get("change") == "changed" and former and former != now:
+        return f"{cut(former)} → {cut(now)}"
+    return cut(now or former)
+
+
+def change_counts(rows: Iterable[dict[str, object]]) -> list[tuple[str, str, int]]:
+    """(change, kind, how many) of `Report.changes`, in their order (changed, gone, new; by kind)."""
+    counts: dict[tuple[str, str], int] = {}
+    for row in rows:
+        key = (str(row["change"]), str(row["kind"]))
+        counts[key] = counts.get(key, 0) + 1
+    return [(change, kind, n) for (change, kind), n in counts.items()]
 
 
 def csv_safe(text: str) -> str:

@@ -23,12 +23,14 @@ from rdflib import Graph, URIRef
 from rdflib.namespace import DCTERMS, OWL, RDF
 
 from .batches import (
+    Change,
     batches_of_workbook,
     change_triples,
     changes,
     default_workbook_id,
     defined_in_other_batches,
     dependants,
+    described,
     recorded_changes,
     types_outside,
 )
@@ -179,12 +181,36 @@ def _finding(r: Result, ext: Extraction) -> Finding:
 
 @dataclass
 class Validated:
-    """A workbook read, converted and validated: the report and (if it could be read) its triples."""
+    """A workbook read, converted and validated: the report and (if it could be read) its triples.
+
+    `changes` is what importing it would change (graph.batches.changes against the batches it supersedes,
+    the list its change record is made of): empty for a first import, and for the same file again (its batch
+    is already in the store; importing it again changes nothing, and batch-changes still lists the record it
+    made when it was first imported)."""
 
     report: Report
     extraction: Extraction | None
     workbook_id: str | None = None
     supersedes: list[str] = field(default_factory=list)  # earlier revisions this batch replaces
+    changes: list[Change] = field(default_factory=list)
+
+    def change_rows(self) -> list[dict[str, object]]:
+        """`changes` for a reader, one dict per change: change, kind, node, identifier and texts (label, title
+        or quote) as this workbook has them (a gone node's: as the earlier batch had them), former_identifier
+        and former_texts as the superseded batch had them (changed, gone), earlier (gone: that batch)."""
+        if not self.changes or self.extraction is None:
+            return []
+        batch = ox.NamedNode(str(self.extraction.batch))
+        now = described((q.subject, q.predicate, q.object)
+                        for q in self.extraction.store.quads_for_pattern(None, None, None, batch))
+        rows: list[dict[str, object]] = []
+        for c in self.changes:
+            d = now.get(c.node)
+            rows.append({"change": c.change, "kind": c.kind, "node": c.node,
+                         "identifier": d.identifier if d is not None and d.identifier is not None else c.identifier,
+                         "texts": list(d.texts) if d is not None else list(c.texts),
+                         "former_identifier": c.identifier, "former_texts": list(c.texts), "earlier": c.earlier})
+        return rows
 
 
 @dataclass
@@ -264,8 +290,7 @@ def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | Non
     quote_findings = check_quotes(ext, wb, fulltext) if fulltext is not None else []
     add_provenance(ext, wb, reviewer or default_reviewer(), shapes_version(), started,
                    workbook_id=workbook_id, revision_of=supersedes)
-    if store is not None:
-        _record_changes(ext, store, supersedes)
+    found = _record_changes(ext, store, supersedes) if store is not None else []
     report.extend(wb.findings)
     report.extend(ext.findings)
     shacl = validate_extraction(ext, store, replacing, engine)
@@ -283,7 +308,7 @@ def validate_read(wb: Workbook, store: EvidenceStore | None, reviewer: str | Non
                   if not (f.path == KEY_COLLISION and (f.sheet, f.row) in faulted))
     report.extend(quote_findings)
     report.checked_triples = len(ext)
-    return Validated(report, ext, workbook_id, supersedes)
+    return Validated(report, ext, workbook_id, supersedes, found)
 
 
 # -- checks against the graph (the neighbourhood of the workbook) ---------------------------------------
@@ -404,15 +429,19 @@ def _term_key(o: Term) -> tuple[str, ...]:
     return (o.value,)
 
 
-def _record_changes(ext: Extraction, store: EvidenceStore, supersedes: Sequence[str]) -> None:
+def _record_changes(ext: Extraction, store: EvidenceStore, supersedes: Sequence[str]) -> list[Change]:
     """A revision records in its own graph what it changes (graph.batches.changes), worked out against the
     graphs of the batches it supersedes, which the import drops; here, so that what is validated is what is
-    written. The same file imported again keeps the record it made when first imported (the graphs it was
-    made against are gone)."""
+    written. Returns those changes (what importing it would change). The same file imported again keeps the
+    record it made when first imported (the graphs it was made against are gone) and returns none: importing
+    it again changes nothing."""
     batch = str(ext.batch)
     if supersedes:
         now = [(q.subject, q.predicate, q.object)
                for q in ext.store.quads_for_pattern(None, None, None, ox.NamedNode(batch))]
-        add_to_provenance(ext, change_triples(batch, changes(store, batch, now, supersedes)))
-    elif store.has_graph(batch):
+        found = changes(store, batch, now, supersedes)
+        add_to_provenance(ext, change_triples(batch, found))
+        return found
+    if store.has_graph(batch):
         add_to_provenance(ext, recorded_changes(store, batch) or [])
+    return []

@@ -28,7 +28,7 @@ from typing import IO, Any
 from flask import Blueprint, Flask, Request, Response, current_app, render_template, request
 
 from graph.pipeline import import_workbook, same_file_findings
-from graph.report import Finding, Report
+from graph.report import Finding, Report, change_counts, change_text
 from graph.validate import validate_workbook
 
 from . import get_store
@@ -273,8 +273,20 @@ def _validate(filename: str, data: bytes) -> Report:
         validated = validate_workbook(paths, get_store(), reviewer="web", workbook_id=_workbook_id(filename))
         report = validated.report
         report.extend(same_file_findings(get_store(), validated))  # the import refuses it: say so now
+        # what importing it would change (the report's JSON and the page's section "What importing this changes")
+        report.supersedes, report.changes = list(validated.supersedes), validated.change_rows()
     report.input_name = filename
     return report
+
+
+def _in_store(nodes: list[str]) -> set[str]:
+    """Those of `nodes` some graph of the store types (their /id/ page has something to show): one query bounded
+    by the nodes."""
+    if not nodes:
+        return set()
+    values = " ".join(f"<{n}>" for n in sorted(set(nodes)))
+    rows = get_store().select(f"SELECT DISTINCT ?s WHERE {{ VALUES ?s {{ {values} }} GRAPH ?g {{ ?s a ?t }} }}")
+    return {str(getattr(r["s"], "value", "")) for r in rows}
 
 
 def _workbook_id(filename: str) -> str:
@@ -291,7 +303,8 @@ def form() -> str:
 
 @bp.post("/review")
 def review() -> Response:
-    """Validate an uploaded workbook against shapes and graph; findings by sheet, row and column."""
+    """Validate an uploaded workbook against shapes and graph; findings by sheet, row and column, and what importing
+    a revision would change."""
     fmt = request.form.get("format") or request.args.get("format") or "html"
     try:
         filename, data = _upload()
@@ -302,8 +315,11 @@ def review() -> Response:
     if fmt in ("csv", "json"):
         return _report_response(report, fmt, status)
     pending = _remember(filename, data) if report.conforms and _token_configured() else None
+    changes = report.changes if report.conforms and report.supersedes else None
     body = render_template("review.html", report=report, findings=report.sorted(), pending=pending,
-                           token_configured=bool(_token_configured()), filename=filename,
+                           token_configured=bool(_token_configured()), filename=filename, changes=changes,
+                           supersedes=report.supersedes or [], change_counts=change_counts, change_text=change_text,
+                           in_store=_in_store([str(c["node"]) for c in changes or []]),
                            json_href=_data_href(report.to_json(), "application/json"),
                            csv_href=_data_href(report.to_csv(), "text/csv"))
     return Response(body, status=status, mimetype="text/html")
