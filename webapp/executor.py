@@ -38,6 +38,14 @@ has to run in a process that can be. The design, measured on the seed store (5 M
   triples, bench/README.md): the catalog queries take 2 ms–2 s to evaluate, a hit 1–4 ms over HTTP.
 
 `workers=0` runs queries in the request thread (no timeout): for in-memory stores and unit tests.
+
+Oxigraph's parser and optimizer recurse once per level of the query's tree (a nested group, a triple pattern of
+a basic graph pattern, an OPTIONAL, BIND or UNION of a group, an operator of an expression): on a thread's
+8 MiB stack 2,200 nested `{` or 8,000 triple patterns overflowed it, which killed the process (a query worker,
+or the web process for an update). So queries and updates are evaluated on a thread of their own with a
+STACK_BYTES stack (address space: only the pages a query reaches are ever touched, and they are handed back
+when the thread ends), brackets nested deeper than MAX_NESTING are refused with 400 before anything is parsed,
+and a long query that still kills its worker is answered 400 as too complex (see `QueryPool._run`).
 """
 
 from __future__ import annotations
@@ -143,6 +151,80 @@ class _LineCounter:
         return b"".join(self.chunks)
 
 
+MAX_NESTING = 1000
+"""Deepest nesting of brackets (`{`, `(`, `[`) a query or update may have; deeper is refused with 400. Each level
+takes up to 3.7 KiB of the parser's stack."""
+
+STACK_BYTES = 256 * 1024 * 1024
+"""Stack of the thread that parses and evaluates a query or an update: address space, touched only as deep as
+the query goes (a few hundred KiB for any ordinary query), and unmapped when the thread ends."""
+
+COMPLEX_CHARS = STACK_BYTES // 4096
+"""A query at least this long that kills its worker is taken to have overflowed STACK_BYTES (at most ~1 KiB of
+stack per character once brackets are bounded by MAX_NESTING, with a margin of 4): answered 400, not 500."""
+
+_NESTING_TOKENS = re.compile(
+    r'''"""(?:[^"\\]|\\.|"(?!""))*(?:"""|\Z)'''  # long strings (to the end if unterminated)
+    r"|'''(?:[^'\\]|\\.|'(?!''))*(?:'''|\Z)"
+    r'|"(?:[^"\\\n]|\\.)*"?|\'(?:[^\'\\\n]|\\.)*\'?'  # short strings (to the end of the line if unterminated)
+    r"|<[^<>\"{}|^`\\\x00-\x20]*>"  # IRIs (a `<` that opens none is an operator)
+    r"|#[^\n]*"  # comments
+    r"|([{(\[])|[})\]]",
+    re.DOTALL,
+)
+
+
+def nesting_depth(text: str) -> int:
+    """How deep the brackets of a SPARQL query or update nest (outside strings, IRIs and comments), read
+    lexically, in time linear in the text, without recursion: unclosed brackets count too."""
+    depth = deepest = 0
+    for m in _NESTING_TOKENS.finditer(text):
+        token = m.group(0)
+        if m.group(1):
+            depth += 1
+            deepest = max(deepest, depth)
+        elif token in ("}", ")", "]"):
+            depth = max(0, depth - 1)
+    return deepest
+
+
+def nesting_message(text: str, what: str = "query") -> str | None:
+    """Why `text` is refused before parsing (its brackets nest deeper than MAX_NESTING), or None."""
+    depth = nesting_depth(text)
+    if depth <= MAX_NESTING:
+        return None
+    return (f"the {what} nests brackets ({{ ( [) {depth} levels deep; this endpoint accepts at most {MAX_NESTING} "
+            f"(MAX_NESTING): flatten it")
+
+
+def on_big_stack(fn: Callable[..., Any], *args: Any) -> Any:
+    """`fn(*args)` on a new thread with a STACK_BYTES stack (see the module docstring); its exception, if any,
+    is raised here. pyoxigraph results belong to the thread that made them: `fn` must consume them itself."""
+    result: list[Any] = []
+    failure: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            result.append(fn(*args))
+        except BaseException as exc:  # handed to the caller
+            failure.append(exc)
+
+    with _STACK_LOCK:  # the stack size is process-wide: set it only for the thread started here
+        previous = threading.stack_size(STACK_BYTES)
+        try:
+            thread = threading.Thread(target=run, name="cmokg-query", daemon=True)
+            thread.start()
+        finally:
+            threading.stack_size(previous)
+    thread.join()
+    if failure:
+        raise failure[0]
+    return result[0]
+
+
+_STACK_LOCK = threading.Lock()
+
+
 def _too_many(max_rows: int, what: str) -> Outcome:
     return Outcome.error(
         400,
@@ -196,8 +278,17 @@ def _emit(spool: Spool | None, mime: str, write: Callable[[str | None], bytes | 
 
 
 def run_job(store: ox.Store, job: Job, spool: Spool | None = None) -> Outcome:
-    """Execute and serialize one query on `store` (in a worker or, with workers=0, in the caller). With a
-    `spool`, the answer is serialized straight into a file (see `Spool`)."""
+    """Execute and serialize one query on `store` (in a worker or, with workers=0, in the caller), on a thread
+    with a large stack (`on_big_stack`); brackets nested deeper than MAX_NESTING are refused with 400 unparsed.
+    With a `spool`, the answer is serialized straight into a file (see `Spool`)."""
+    refused = nesting_message(job.sparql)
+    if refused is not None:
+        return Outcome.error(400, refused)
+    outcome: Outcome = on_big_stack(_run_job, store, job, spool)
+    return outcome
+
+
+def _run_job(store: ox.Store, job: Job, spool: Spool | None) -> Outcome:
     kwargs: dict[str, Any] = {}
     if job.base_iri:
         kwargs["base_iri"] = job.base_iri
@@ -217,7 +308,10 @@ def run_job(store: ox.Store, job: Job, spool: Spool | None = None) -> Outcome:
                                      + ", ".join(RDF_TYPES))
             mime, fmt = chosen
             sink = _LineCounter(job.max_rows)  # N-Triples: one triple per line
-            result.serialize(sink, format=ox.RdfFormat.N_TRIPLES)  # type: ignore[arg-type]
+            try:
+                result.serialize(sink, format=ox.RdfFormat.N_TRIPLES)  # type: ignore[arg-type]
+            except _TooManyRows:
+                return _too_many(job.max_rows, "triples")
             triples = ox.parse(sink.getvalue(), ox.RdfFormat.N_TRIPLES)
             if fmt in (ox.RdfFormat.N_QUADS, ox.RdfFormat.TRIG):
                 quads = (ox.Quad(t.subject, t.predicate, t.object, ox.DefaultGraph()) for t in triples)
@@ -625,7 +719,7 @@ class QueryPool:
                 return outcome
         except (EOFError, OSError):
             self._replace(w)
-            return Outcome.error(500, "the query worker died while running the query")
+            return _died(w, job)
         self._replace(w)
         return Outcome.error(503, f"the query ran longer than {timeout:g} s (CMOKG_QUERY_TIMEOUT) and was "
                              "stopped; add a LIMIT or narrow the query")
@@ -645,6 +739,20 @@ class QueryPool:
     def pids(self) -> list[int]:
         with self._lock:
             return [w.proc.pid for w in self._workers]
+
+
+def _died(w: _Worker, job: Job) -> Outcome:
+    """The answer when worker `w` died while answering `job`: a long query that killed it with a signal
+    overflowed its stack (see COMPLEX_CHARS), which is the query's fault (400); anything else is the server's."""
+    with contextlib.suppress(Exception):
+        w.proc.wait(timeout=2)
+    code = w.proc.returncode
+    if code is not None and code < 0 and len(job.sparql) >= COMPLEX_CHARS:
+        return Outcome.error(400, f"the query is too complex for this endpoint: parsing or evaluating it ran out "
+                                  f"of the query worker's stack ({STACK_BYTES // 2**20} MiB), e.g. too long a chain "
+                                  "of triple patterns, operators or group elements at one level; split it into "
+                                  "smaller queries")
+    return Outcome.error(500, "the query worker died while running the query")
 
 
 def worker_count(value: Any) -> int:

@@ -30,7 +30,7 @@ from graph.namespaces import PREFIXES, sparql_prologue
 from . import answer, get_pool, get_store
 from .assets import assets_installed
 from .conneg import FORMAT_IRIS, RDF_TYPES, choose, prefers_html
-from .executor import Job, Outcome, syntax_message
+from .executor import Job, Outcome, nesting_message, on_big_stack, syntax_message
 from .sparqltext import add_using, has_dataset_clause, has_using_or_with, remote_targets
 from .streaming import stream_writer
 
@@ -339,10 +339,13 @@ def _update(text: str, params: MultiDict[str, str]) -> Response:
             return error(400, "using-graph-uri / using-named-graph-uri conflict with USING or WITH in the "
                               "update: give the dataset one way")
         text = add_using(text, using, using_named)
-    store = get_store()
+    refused = nesting_message(text, "update")
+    if refused is not None:
+        return error(400, refused)
+    store, base = get_store(), request.base_url
     with current_app.extensions["cmokg_write_lock"]:
-        try:
-            store.ox.update(text, base_iri=request.base_url)
+        try:  # on a large stack: a deep update must not overflow (and kill) the web process's request thread
+            on_big_stack(lambda: store.ox.update(text, base_iri=base))
         except SyntaxError as exc:
             return error(400, syntax_message(exc))
         except RuntimeError as exc:  # it ran and failed on the data (DROP GRAPH of no graph, CREATE of one)
