@@ -4,16 +4,14 @@ catalog query batch-changes, on the CLI's import, the web import, a build and th
 
 from __future__ import annotations
 
-import io
 import shutil
-import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
 from servers import OxigraphServer, VirtuosoServer, require
-from webforms import post
+from webforms import post, write, zipped
 
 from graph.backend import Backend
 from graph.batches import dependants, retract
@@ -68,21 +66,6 @@ def revise_files(files: dict[str, str]) -> dict[str, str]:
 
 def good_files() -> dict[str, str]:
     return {p.name: p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.csv"))}
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-def zipped(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
 
 
 def short(iri: str) -> str:

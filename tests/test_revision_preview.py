@@ -7,17 +7,15 @@ from __future__ import annotations
 
 import base64
 import gc
-import io
 import json
 import re
-import zipfile
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pyoxigraph as ox
 import pytest
 from flask.testing import FlaskClient
-from webforms import post
+from webforms import post, write, zipped
 
 from graph.catalog import load_catalog, run
 from graph.cli import main
@@ -60,21 +58,6 @@ def revised_files() -> dict[str, str]:
     files["evidence.csv"] = "".join(line for line in files["evidence.csv"].splitlines(keepends=True)
                                     if not line.startswith("fx-e3,")).replace(QUOTE, NEW_QUOTE)
     return files
-
-
-def write(folder: Path, files: dict[str, str]) -> Path:
-    folder.mkdir(parents=True, exist_ok=True)
-    for name, text in files.items():
-        (folder / name).write_text(text, encoding="utf-8")
-    return folder
-
-
-def zipped(files: dict[str, str]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, text in files.items():
-            zf.writestr(name, text)
-    return buf.getvalue()
 
 
 def quads(store: EvidenceStore) -> set[ox.Quad]:

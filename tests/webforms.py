@@ -1,9 +1,12 @@
-"""Posting the web app's forms from a Flask test client: multipart bodies encoded in memory (the test client
-would spool a large body to a temporary file of its own)."""
+"""Workbooks for the web app's forms: a workbook's CSV files written to a folder or zipped (as /review takes
+them), and forms posted from a Flask test client, multipart bodies encoded in memory (the test client would
+spool a large body to a temporary file of its own)."""
 
 from __future__ import annotations
 
 import io
+import zipfile
+from pathlib import Path
 from typing import Any
 
 from flask.testing import FlaskClient
@@ -18,3 +21,20 @@ def post(client: FlaskClient, url: str, name: str | None = None, data: bytes | N
         fields["workbook"] = FileStorage(io.BytesIO(data), name)
     boundary, body = encode_multipart(fields)
     return client.post(url, data=body, content_type=f"multipart/form-data; boundary={boundary}")
+
+
+def write(folder: Path, files: dict[str, str]) -> Path:
+    """A workbook's CSV files (name -> text) written into `folder` (its workbook id)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in files.items():
+        (folder / name).write_text(text, encoding="utf-8")
+    return folder
+
+
+def zipped(files: dict[str, str]) -> bytes:
+    """A workbook's CSV files (name -> text) as the bytes of a zip."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, text in files.items():
+            zf.writestr(name, text)
+    return buf.getvalue()
