@@ -11,7 +11,18 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from servers import OxigraphServer, VirtuosoServer, require
-from webforms import post, write, zipped
+from webforms import (
+    C3_ROW,
+    CONTEXT,
+    E3_QUOTE,
+    NEW_CONTEXT,
+    NEW_QUOTE,
+    QUOTE,
+    good_files,
+    post,
+    write,
+    zipped,
+)
 
 from graph.backend import Backend
 from graph.batches import dependants, retract
@@ -22,20 +33,12 @@ from graph.store import EvidenceStore
 from webapp import create_app
 
 FIXTURES = Path(__file__).parent / "fixtures" / "workbooks"
-GOOD = FIXTURES / "good"
 CMO = "https://w3id.org/cmokg/ontology#"
 ID = "https://w3id.org/cmokg/id/"
 QUERY = load_catalog()["batch-changes"]
 TOKEN = "changes-token"
 
-QUOTE = "Training made conversations feel natural."
-NEW_QUOTE = "Training made talking feel natural."
-CONTEXT = "Link workers receive motivational interviewing training"
-NEW_CONTEXT = "Link workers receive a day of motivational interviewing training"
 STUDY_TITLE = "Link workers in practice: an evaluation"
-E3_QUOTE = "Some patients did not attend despite trusting the link worker."
-C3_ROW = ("fx-c3,fx-review,CMOC3,,Patients have a named link worker,,Patients know whom to ask,"
-          "Patients ask for help sooner,link workers,,,,\"Reviewer, Fixture\",\n")
 
 Rows = set[tuple[str, str, str]]
 
@@ -62,10 +65,6 @@ def revise_files(files: dict[str, str]) -> dict[str, str]:
     assert old in files["evidence.csv"]
     out["evidence.csv"] = "".join(evidence).replace(old, new)
     return out
-
-
-def good_files() -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.csv"))}
 
 
 def short(iri: str) -> str:

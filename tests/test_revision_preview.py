@@ -15,7 +15,18 @@ from pathlib import Path
 import pyoxigraph as ox
 import pytest
 from flask.testing import FlaskClient
-from webforms import post, write, zipped
+from webforms import (
+    C3_ROW,
+    CONTEXT,
+    E3_QUOTE,
+    NEW_CONTEXT,
+    NEW_QUOTE,
+    QUOTE,
+    good_files,
+    post,
+    write,
+    zipped,
+)
 
 from graph.catalog import load_catalog, run
 from graph.cli import main
@@ -23,17 +34,10 @@ from graph.pipeline import import_workbook, load_schema
 from graph.store import EvidenceStore
 from webapp import create_app
 
-GOOD = Path(__file__).parent / "fixtures" / "workbooks" / "good"
 ID = "https://w3id.org/cmokg/id/"
 TOKEN = "preview-token"
 NAME = "extraction"  # the workbook id: the folder's name, the zip's stem
 
-QUOTE, NEW_QUOTE = "Training made conversations feel natural.", "Training made talking feel natural."
-CONTEXT = "Link workers receive motivational interviewing training"
-NEW_CONTEXT = "Link workers receive a day of motivational interviewing training"
-E3_QUOTE = "Some patients did not attend despite trusting the link worker."
-C3_ROW = ("fx-c3,fx-review,CMOC3,,Patients have a named link worker,,Patients know whom to ask,"
-          "Patients ask for help sooner,link workers,,,,\"Reviewer, Fixture\",\n")
 
 Rows = set[tuple[str, str, str]]
 # What the revision below changes against the good fixture
@@ -43,10 +47,6 @@ EXPECTED: Rows = {
     ("new", "CMOC", ID + "cmoc/fx-c3"),
     ("gone", "evidence", ID + "evidence/fx-e3"),
 }
-
-
-def good_files() -> dict[str, str]:
-    return {p.name: p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.csv"))}
 
 
 def revised_files() -> dict[str, str]:

@@ -13,6 +13,20 @@ from flask.testing import FlaskClient
 from werkzeug.datastructures import FileStorage
 from werkzeug.test import encode_multipart
 
+GOOD = Path(__file__).parent / "fixtures" / "workbooks" / "good"
+# Texts of the good fixture, and what the revisions in tests change them to or add
+QUOTE, NEW_QUOTE = "Training made conversations feel natural.", "Training made talking feel natural."
+CONTEXT = "Link workers receive motivational interviewing training"
+NEW_CONTEXT = "Link workers receive a day of motivational interviewing training"
+E3_QUOTE = "Some patients did not attend despite trusting the link worker."
+C3_ROW = ("fx-c3,fx-review,CMOC3,,Patients have a named link worker,,Patients know whom to ask,"
+          "Patients ask for help sooner,link workers,,,,\"Reviewer, Fixture\",\n")
+
+
+def good_files() -> dict[str, str]:
+    """The good fixture's CSV files, name -> text."""
+    return {p.name: p.read_text(encoding="utf-8") for p in sorted(GOOD.glob("*.csv"))}
+
 
 def post(client: FlaskClient, url: str, name: str | None = None, data: bytes | None = None, **form: str) -> Any:
     """POST `form` to `url` as multipart/form-data, with `data` as the uploaded file `name` (field `workbook`)."""
