@@ -69,6 +69,12 @@ CONFIG: dict[str, tuple[Any, str]] = {
                            "/assets/; default: node_modules at the repository root, as `make install` fills it"),
     "CMOKG_CORS_ORIGIN": ("*", "Access-Control-Allow-Origin sent on every response (no credentials: "
                                "the app sets no cookies)"),
+    "CMOKG_CACHE_CONTROL": ("no-cache", "Cache-Control on the answers to GET and HEAD of the linked data, "
+                                        "documents, endpoint, catalog and pages, which carry ETag and (for a local "
+                                        "store) Last-Modified: by default a cache revalidates before each use and "
+                                        "gets 304 while the store is unchanged; e.g. 'max-age=60' lets it reuse "
+                                        "an answer for a minute; empty sends none. Errors, POSTed queries and "
+                                        "queries with NOW(), RAND() or SERVICE get no-store"),
 }
 DEFAULTS: dict[str, Any] = {key: default for key, (default, _) in CONFIG.items()}
 
@@ -107,6 +113,7 @@ def create_app(config: Mapping[str, Any] | None = None) -> Flask:
 
     for module in BLUEPRINTS:
         app.register_blueprint(importlib.import_module(f"{__name__}.{module}").bp)
+    importlib.import_module(f"{__name__}.httpcache").init_app(app)  # ETag, Last-Modified, 304 (webapp.httpcache)
     return app
 
 

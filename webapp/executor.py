@@ -53,6 +53,7 @@ from __future__ import annotations
 import atexit
 import contextlib
 import io
+import math
 import os
 import queue
 import re
@@ -585,12 +586,21 @@ class ResultCache:
 class WriteLock:
     """The app's one write lock (SPARQL Update, web imports). On release after a write, `after_write` runs
     (the query pool takes a new snapshot and empties the result cache) unless the writer already refreshed:
-    so no writer can forget to make its write visible to queries."""
+    so no writer can forget to make its write visible to queries.
+
+    `state` is (version, changed_at) of the store as this app sees it: the version counts the writes made
+    under the lock (with or without a query pool), changed_at is when the last one ended (a Unix time), or
+    when the lock was made (the store opened) before any. Both are replaced at once, after the write is
+    visible to queries, so that a reader that sees a new state also sees the write; webapp.httpcache derives
+    ETag and Last-Modified from it. changed_at moves on by at least one whole second per write, so that
+    Last-Modified (whole seconds) tells every write from the one before, even two in one second or across a
+    clock set back."""
 
     def __init__(self, generation: Callable[[], int], after_write: Callable[[], None]) -> None:
         self._lock = threading.Lock()
         self._generation, self._after_write = generation, after_write
         self._held_at = 0
+        self.state: tuple[int, float] = (0, time.time())
 
     def __enter__(self) -> WriteLock:
         self._lock.acquire()
@@ -602,6 +612,8 @@ class WriteLock:
             if self._generation() == self._held_at:
                 self._after_write()
         finally:
+            version, changed_at = self.state
+            self.state = (version + 1, max(time.time(), math.floor(changed_at) + 1.0))
             self._lock.release()
 
 

@@ -388,6 +388,16 @@ def _split_suffix(rest: str) -> tuple[str, str | None]:
     return rest, None
 
 
+def negotiate(accept: str | None) -> str | None:
+    """The media type a linked-data resource is answered in for `accept`: text/html when the client ranks it
+    first (a browser), else the best of LD_TYPES; None when nothing acceptable can be made (406). Also what
+    webapp.httpcache keys a resource's ETag by."""
+    if prefers_html(accept, LD_TYPES):
+        return HTML
+    chosen = choose(accept, LD_TYPES)
+    return chosen[0] if chosen else None
+
+
 @bp.route("/id/<path:rest>", methods=["GET"])
 def resource(rest: str) -> Response:
     """Linked data: every IRI under id/ as an HTML page, or Turtle, JSON-LD, N-Triples, RDF/XML by Accept."""
@@ -399,15 +409,13 @@ def resource(rest: str) -> Response:
         iri = id_base() + bare
         if forced is None or not _exists(iri):
             return error(404, f"<{id_base() + rest}> is not in this graph")
-    accept = request.headers.get("Accept")
-    if forced == HTML or (forced is None and prefers_html(accept, LD_TYPES)):
+    mime = forced or negotiate(request.headers.get("Accept"))
+    if mime is None:
+        return error(406, "acceptable here: text/html, " + ", ".join(LD_TYPES))
+    if mime == HTML:
         r = Response(html_page(iri), mimetype=HTML)
     else:
-        chosen = (forced, LD_TYPES[forced]) if forced else choose(accept, LD_TYPES)
-        if chosen is None:
-            return error(406, "acceptable here: text/html, " + ", ".join(LD_TYPES))
-        mime, fmt = chosen
-        r = Response(serialize_triples(describe(iri), fmt, _prefixes()), mimetype=mime)
+        r = Response(serialize_triples(describe(iri), LD_TYPES[mime], _prefixes()), mimetype=mime)
     r.headers["Link"] = _link_header(iri)
     if forced is None:
         r.vary.add("Accept")

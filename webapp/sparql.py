@@ -67,8 +67,9 @@ def outcome_response(o: Outcome) -> Response:
 def _cors(response: Response) -> Response:
     response.headers["Access-Control-Allow-Origin"] = current_app.config["CMOKG_CORS_ORIGIN"]
     response.headers["Access-Control-Allow-Methods"] = "GET, HEAD, POST, OPTIONS"
-    response.headers["Access-Control-Allow-Headers"] = "Accept, Content-Type, Authorization"
-    response.headers["Access-Control-Expose-Headers"] = "Link, Content-Type, Content-Disposition"
+    response.headers["Access-Control-Allow-Headers"] = ("Accept, Content-Type, Authorization, If-None-Match, "
+                                                        "If-Modified-Since")
+    response.headers["Access-Control-Expose-Headers"] = "Link, Content-Type, Content-Disposition, ETag"
     response.headers.pop("Set-Cookie", None)
     return response
 
@@ -258,7 +259,8 @@ def _parse() -> tuple[str, str | None, MultiDict[str, str]]:
                              "'query' or 'update' field")
 
 
-def _format_param(params: MultiDict[str, str]) -> str | None:
+def format_param(params: MultiDict[str, str]) -> str | None:
+    """The result format a request names by `format`, `output` or `results` (it wins over Accept), if any."""
     for name in FORMAT_PARAMS:
         if params.get(name):
             return params.get(name)
@@ -309,7 +311,7 @@ def _query(text: str, params: MultiDict[str, str]) -> Response:
     job = Job(
         sparql=text,
         accept=request.headers.get("Accept"),
-        format_param=_format_param(params),
+        format_param=format_param(params),
         base_iri=request.base_url,
         default_graph=default if dataset_given else None,
         named_graphs=named if dataset_given else None,
@@ -401,9 +403,9 @@ def _sd_triples() -> Iterable[ox.Triple]:
 
 def service_description() -> Response:
     accept = request.headers.get("Accept")
-    if prefers_html(accept, RDF_TYPES) and not _format_param(request.args):
+    if prefers_html(accept, RDF_TYPES) and not format_param(request.args):
         return editor_page()
-    chosen = choose(accept, RDF_TYPES, _format_param(request.args))
+    chosen = choose(accept, RDF_TYPES, format_param(request.args))
     if chosen is None:
         return error(406, "the service description is RDF: accept one of " + ", ".join(RDF_TYPES))
     mime, fmt = chosen
@@ -535,7 +537,7 @@ def graph_store() -> Response:
     graph = params.get("graph")
     if graph is None and "default" not in params:
         return error(400, "name the graph: ?graph=IRI, or ?default for the default graph")
-    chosen = choose(request.headers.get("Accept"), RDF_TYPES, _format_param(params))
+    chosen = choose(request.headers.get("Accept"), RDF_TYPES, format_param(params))
     if chosen is None:
         return error(406, "a graph is RDF: accept one of " + ", ".join(RDF_TYPES))
     mime, fmt = chosen
