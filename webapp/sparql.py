@@ -484,10 +484,15 @@ def editor_config() -> dict[str, Any]:
     """What the page's script gives YASGUI: this endpoint, the graph's prefixes, the first query and the
     catalog queries as examples."""
     from .catalog import catalog as app_catalog  # read once per app; webapp.catalog imports this module
+    from .linkeddata import CMO, id_base  # webapp.linkeddata imports this module too
 
     examples = [{"name": q.name, "title": q.title, "description": q.description, "query": example_text(q)}
                 for q in app_catalog().values()]
-    return {"endpoint": public_url("sparql"), "prefixes": PREFIXES, "query": starter_query(), "examples": examples}
+    # the results table links an IRI to itself; the page points the graph's own IRIs at this server instead, as
+    # linkeddata.link_target does (the id base and the ontology's namespace need not resolve to it)
+    links = [[id_base(), "/id/"], [CMO, "/ontology#"]]
+    return {"endpoint": public_url("sparql"), "prefixes": PREFIXES, "query": starter_query(), "examples": examples,
+            "links": links}
 
 
 def editor_page() -> Response:

@@ -142,6 +142,29 @@ def test_editor_runs_a_query_and_shows_a_table(visit: Visit, seed_store: ox.Stor
     visit.assert_clean()
 
 
+def test_editor_links_the_graphs_iris_to_their_pages_here(visit: Visit, seed_store: ox.Store) -> None:
+    """YASR links an IRI to itself; the graph's own (under the id base, or terms of the ontology) are not served
+    at those addresses, so the page points them at /id/ and /ontology, which must answer."""
+    page = _open_editor(visit)
+    page.evaluate("(q) => window.cmokgEditor.getTab().getYasqe().setValue(q)", EDITOR_QUERY + " LIMIT 5")
+    _run_and_count(visit)
+    hrefs = page.locator(f".tabPanel.active {RESULT_ROWS} a[href]").evaluate_all(
+        "(links) => links.map((a) => a.getAttribute('href'))")
+    reviews = [str(row["review"].value) for row in seed_store.query(  # type: ignore[union-attr]
+        EDITOR_QUERY + " LIMIT 5", use_default_graph_as_union=True)]
+    assert reviews and all(r.startswith(BASE + "id/") for r in reviews)
+    assert sorted(h for h in hrefs if h.startswith("/id/")) == sorted("/id/" + r[len(BASE + "id/"):] for r in reviews)
+    assert not [h for h in hrefs if h.startswith(BASE)], "no link left to an IRI this server does not answer at"
+    for href in hrefs[:3]:
+        assert visit.page.request.get(visit.base + href).status == 200
+    page.evaluate("(q) => window.cmokgEditor.getTab().getYasqe().setValue(q)",
+                  f"SELECT ?class WHERE {{ VALUES ?class {{ <{CMO}Review> }} }}")
+    _run_and_count(visit)
+    term = page.locator(f".tabPanel.active {RESULT_ROWS} a[href]").first.get_attribute("href")
+    assert term == "/ontology#Review"
+    visit.assert_clean()
+
+
 def test_editor_offers_the_catalog_as_examples(visit: Visit, seed_store: ox.Store) -> None:
     page = _open_editor(visit)
     names = page.locator("#examples button.example").evaluate_all("(bs) => bs.map((b) => b.dataset.name)")
