@@ -20,8 +20,8 @@ from graph.namespaces import PREFIXES, sparql_prologue
 from graph.vocab import ONTOLOGY_FILE, ROOT
 
 from . import get_store
-from .conneg import DATASET_TYPES, HTML, RDF_TYPES, SUFFIXES, choose, prefers_html
-from .linkeddata import LD_TYPES, curie
+from .conneg import DATASET_TYPES, HTML, RDF_TYPES, SUFFIXES, choose
+from .linkeddata import LD_TYPES, curie, negotiate
 from .sparql import check_reachable, error, public_url, serialize_triples
 from .streaming import stream_writer
 
@@ -73,13 +73,13 @@ def _negotiated(name: str, suffix: str | None, path: Path, html: Any) -> Respons
     forced = SUFFIXES.get(suffix) if suffix else None
     if suffix and forced is None:
         return error(404, f"no /{name}{suffix}")
-    if forced == HTML or (forced is None and prefers_html(accept, LD_TYPES)):
+    mime = forced or negotiate(accept)  # as /id/ resources are negotiated (and webapp.httpcache keys them)
+    if mime is None:
+        return error(406, "acceptable here: text/html, " + ", ".join(LD_TYPES))
+    if mime == HTML:
         r = Response(html(), mimetype=HTML)
     else:
-        chosen = (forced, LD_TYPES[forced]) if forced in LD_TYPES else choose(accept, LD_TYPES)
-        if chosen is None:
-            return error(406, "acceptable here: text/html, " + ", ".join(LD_TYPES))
-        mime, fmt = chosen
+        fmt = LD_TYPES[mime]
         if fmt == ox.RdfFormat.TURTLE:
             body = path.read_bytes()
         else:
