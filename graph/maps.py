@@ -97,8 +97,11 @@ class Matrix:
         return _mix(0.1 + 0.9 * self.ratio(cell))
 
     def ink(self, cell: Cell) -> str:
-        """Text colour that stays readable on the cell's shade."""
-        return "#ffffff" if self.ratio(cell) > 0.55 else "#1a1a1a"
+        """Text colour that stays readable on the cell's shade: black or white, whichever contrasts more with it
+        (WCAG 2.1 contrast ratio; at least 4.6:1 over the whole shade range, where a fixed switch between white
+        and near-black left mid shades below the 4.5:1 AA needs)."""
+        shade = _luminance(self.fill(cell))
+        return "#000000" if (shade + 0.05) / 0.05 >= 1.05 / (shade + 0.05) else "#ffffff"
 
 
 # A CMOC is in the cell (dimension, setting) when it is in the setting and draws on a resource of the dimension.
@@ -319,6 +322,17 @@ def _lines(text: str, width_px: float, size: float, max_lines: int) -> list[str]
     return lines
 
 
+def _luminance(colour: str) -> float:
+    """The relative luminance of an sRGB colour #rrggbb (WCAG 2.1)."""
+
+    def linear(channel: int) -> float:
+        c = channel / 255
+        return c / 12.92 if c <= 0.04045 else ((c + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (linear(int(colour[i:i + 2], 16)) for i in (1, 3, 5))
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
 def _mix(ratio: float) -> str:
     """White to dark green; ratio in [0, 1]."""
     lo, hi = (0xF7, 0xFC, 0xF5), (0x00, 0x6D, 0x2C)
@@ -485,9 +499,10 @@ def _svg_shape(shape: Shape, link: Callable[[str], str]) -> Iterable[str]:
 
 def to_svg(scene: Scene, link: Callable[[str], str] = lambda href: href) -> str:
     """The scene as a standalone SVG document; `link` maps each shape's href (e.g. an IRI to a local path).
-    Text does not take pointer events, so a click on a cell's label reaches its link."""
+    Text does not take pointer events, so a click on a cell's label reaches its link. No role="img": the maps
+    hold links, which an image cannot (its <title> names it)."""
     head = (f'<svg xmlns="http://www.w3.org/2000/svg" width="{_num(scene.width)}" height="{_num(scene.height)}" '
-            f'viewBox="0 0 {_num(scene.width)} {_num(scene.height)}" font-family="{FONT}" role="img">'
+            f'viewBox="0 0 {_num(scene.width)} {_num(scene.height)}" font-family="{FONT}">'
             f"<title>{escape(scene.title)}</title><style>text {{ pointer-events: none; }}</style>"
             f'<rect width="100%" height="100%" fill="#ffffff"/>')
     body = "".join(part for shape in scene.shapes for part in _svg_shape(shape, link))
