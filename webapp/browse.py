@@ -1,9 +1,12 @@
 """Browse pages: reviews, a review's CMOCs by programme theory, the framework, a CMOC list, text search.
 
 Every page is server-rendered HTML (no JavaScript) built from a few aggregate SPARQL queries over the union
-graph, so it stays fast on a large store: counts are computed by the store, long lists are paged with
-LIMIT/OFFSET. Values from the request (search text, concept slugs) reach SPARQL only as pre-bound variables
-(`substitutions`), never as query text. Bad parameters are answered 400 with a message naming the parameter.
+graph, so it stays usable on a large store (the 100k CMOCs of bench/): counts are computed by the store, long
+lists are paged. What reads the whole store (the framework, the CMOC list in IRI order, a search's matches) is
+kept until the store's next write (webapp.memo), so that the next reader, and the next page, need not read it
+again; from a remote store each page is asked for with LIMIT/OFFSET. Values from the request (search text,
+concept slugs) reach SPARQL only as pre-bound variables (`substitutions`), never as query text. Bad parameters
+are answered 400 with a message naming the parameter.
 """
 
 from __future__ import annotations
@@ -18,8 +21,10 @@ from werkzeug.datastructures import MultiDict
 
 from graph.namespaces import slug as make_slug
 from graph.namespaces import sparql_prologue
+from graph.ordering import iri_order
 
 from . import get_store
+from .memo import kept, local_store
 
 bp = Blueprint("browse", __name__)
 
@@ -139,8 +144,13 @@ CMOC_SUMMARY = """
     OPTIONAL { ?e cmo:supports|cmo:refutes ?c }"""
 CMOC_COLUMNS = """?c (SAMPLE(?l) AS ?label) (SAMPLE(?src) AS ?source) (SAMPLE(?au) AS ?authors)
     (SAMPLE(?yr) AS ?year) (SAMPLE(?cx) AS ?context) (SAMPLE(?oc) AS ?outcome) (COUNT(DISTINCT ?e) AS ?evidence)"""
+# The filters' predicates have CMOCs as their domain (ontology/cmokg.ttl), so a filtered list needs no type
+# pattern: joining `?c a cmo:CMOConfiguration` to 25k CMOCs of a resource took 1 s of the 1.1 s its count took
+# at 100k CMOCs (a lookup per CMOC in the union of the graphs). The dimension is reached through its resources
+# in two patterns rather than a path: Oxigraph 0.5 plans without knowing that a substituted variable is bound,
+# and evaluated `?c cmo:drawsOn/skos:broader ?dim` from every CMOC (0.5 s) instead of from the 4 resources.
 FILTERS = {  # parameter -> (variable, pattern, concept scheme, class, example)
-    "dimension": ("dim", "?c cmo:drawsOn/skos:broader ?dim .", "framework", "cmo:FrameworkDimension",
+    "dimension": ("dim", "?dres skos:broader ?dim . ?c cmo:drawsOn ?dres .", "framework", "cmo:FrameworkDimension",
                   "policy-structures"),
     "resource": ("res", "?c cmo:drawsOn ?res .", "framework", "cmo:FrameworkResource", "stable-funding"),
     "setting": ("setting", "?c cmo:inSetting ?setting .", "setting", "cmo:Setting", "general-practice"),
@@ -165,6 +175,22 @@ def _filter_patterns(bound: dict[str, ox.NamedNode]) -> tuple[str, str]:
     return " ".join(p for _, p in chosen), " ".join(f"?{v}" for v, _ in chosen)
 
 
+ALL_CMOCS = "?c a cmo:CMOConfiguration ."
+
+
+def ordered_cmocs(bound: dict[str, ox.NamedNode], slugs: dict[str, str]) -> list[str]:
+    """The CMOCs of a list (all of them, or those the filters keep) in IRI order, kept until the store's next
+    write (webapp.memo): ordered by the store, a page of the 100k CMOCs took 1.3 s (every IRI looked up and
+    sorted for each page, of /cmocs and of the network); read once and sorted here, 0.8 s, then a slice."""
+    return kept(("cmocs", *sorted(slugs.items())), lambda: _cmoc_list(bound), size=len)
+
+
+def _cmoc_list(bound: dict[str, ox.NamedNode]) -> list[str]:
+    patterns, projected = _filter_patterns(bound)
+    return sorted({r["c"] or "" for r in select(f"SELECT DISTINCT ?c {projected} WHERE {{ {patterns or ALL_CMOCS} }}",
+                                                **bound)})
+
+
 def concept_labels(bound: dict[str, ox.NamedNode]) -> dict[str, str]:
     labels = {}
     for var, node in bound.items():
@@ -182,16 +208,20 @@ def cmocs() -> Any:
     except BadParameter as exc:
         return bad_request(exc)
     patterns, projected = _filter_patterns(bound)
-    member = f"?c a cmo:CMOConfiguration . {patterns}"
-    total = count(f"SELECT (COUNT(DISTINCT ?c) AS ?n) {projected} WHERE {{ {member} }}"
-                  + (f" GROUP BY {projected}" if projected else ""), **bound)
+    # the app's own store: the whole list in IRI order once per version of the store, each page a slice of it; a
+    # remote store (nothing kept for it): the total and the page asked for on each request
+    ordered = ordered_cmocs(bound, slugs) if local_store() else None
+    total = len(ordered) if ordered is not None else count(
+        f"SELECT (COUNT(DISTINCT ?c) AS ?n) {projected} WHERE {{ {patterns or ALL_CMOCS} }}"
+        + (f" GROUP BY {projected}" if projected else ""), **bound)
     try:
         paging = Paging(number, PAGE_SIZE, total)
     except BadParameter as exc:
         return bad_request(exc)
-    page = select(f"SELECT DISTINCT ?c {projected} WHERE {{ {member} }} ORDER BY ?c "
-                  f"LIMIT {paging.size} OFFSET {paging.offset}", **bound)
-    values = " ".join(str(ox.NamedNode(r["c"] or "")) for r in page)  # IRIs read from the store
+    page = ordered[paging.offset:paging.offset + paging.size] if ordered is not None else [r["c"] or "" for r in select(
+        f"SELECT DISTINCT ?c {projected} WHERE {{ {patterns or ALL_CMOCS} }} ORDER BY {iri_order('c')} "
+        f"LIMIT {paging.size} OFFSET {paging.offset}", **bound)]
+    values = " ".join(str(ox.NamedNode(c)) for c in page)  # IRIs read from the store
     found = select(f"""SELECT {CMOC_COLUMNS} WHERE {{ VALUES ?c {{ {values} }} {CMOC_SUMMARY} }}
         GROUP BY ?c ORDER BY ?c""") if page else []
     labels = concept_labels(bound)
@@ -204,6 +234,10 @@ def cmocs() -> Any:
 # the CMOCs of review ?r: stated in it, or in a document it cites (as the CMOC pages count them); only CMOCs
 # are stated in a document, so no type pattern (which would slow the UNION down)
 REVIEW_CMOC = "{ ?c cmo:statedIn ?r } UNION { ?r cito:cites ?cited . ?c cmo:statedIn ?cited }"
+# the fragments quoting CMOC ?c and the documents they quote, each REVIEW_CMOC branch followed by it: after the
+# UNION, Oxigraph 0.5 evaluated it for every fragment in the graph and joined the review's CMOCs to that (12.7 s
+# for a review page at 100k CMOCs, 19 ms this way)
+QUOTING = "?e cmo:supports|cmo:refutes ?c ; oa:hasTarget/oa:hasSource ?src ."
 BIBLIO = """OPTIONAL { ?src dcterms:title ?b_t } OPTIONAL { ?src cmo:authorList ?b_au }
     OPTIONAL { ?src fabio:hasPublicationYear ?b_yr } OPTIONAL { ?src prism:publicationName ?b_v }
     OPTIONAL { ?src prism:doi ?b_doi } OPTIONAL { ?src dcterms:identifier ?b_key }"""
@@ -237,8 +271,8 @@ def _review_counts(reviews: list[str]) -> dict[str, dict[str, str | None]]:
         "evidence": f"""SELECT ?r (COUNT(DISTINCT ?e) AS ?n) WHERE {{ {values} {REVIEW_CMOC}
             ?e cmo:supports|cmo:refutes ?c }} GROUP BY ?r""",
         "sources": f"""SELECT ?r (COUNT(DISTINCT ?src) AS ?n) WHERE {{
-            {{ SELECT DISTINCT ?r ?src WHERE {{ {values} {REVIEW_CMOC} ?e cmo:supports|cmo:refutes ?c .
-               ?e oa:hasTarget ?target . ?target oa:hasSource ?src }} }}
+            {{ {values} ?c cmo:statedIn ?r . {QUOTING} }}
+            UNION {{ {values} ?r cito:cites ?cited . ?c cmo:statedIn ?cited . {QUOTING} }}
             UNION {{ {values} ?r cito:cites ?src }} }} GROUP BY ?r""",
     }
     out: dict[str, dict[str, str | None]] = {r: {"cmocs": "0", "evidence": "0", "sources": "0"} for r in reviews}
@@ -272,7 +306,8 @@ def review_page(slug: str) -> Any:
         }} GROUP BY ?c ?t ?r ORDER BY (!BOUND(?t)) ?theory ?t ?label ?c
         LIMIT {paging.size} OFFSET {paging.offset}""", r=node)
     sources = select(f"""SELECT ?src {BIBLIO_COLUMNS} (COUNT(DISTINCT ?e) AS ?quoted) (MAX(?cites) AS ?cited) ?r
-        WHERE {{ {{ {REVIEW_CMOC} ?e cmo:supports|cmo:refutes ?c ; oa:hasTarget/oa:hasSource ?src }}
+        WHERE {{ {{ ?c cmo:statedIn ?r . {QUOTING} }}
+                 UNION {{ ?r cito:cites ?cited . ?c cmo:statedIn ?cited . {QUOTING} }}
                  UNION {{ ?r cito:cites ?src BIND(1 AS ?cites) }} {BIBLIO} }}
         GROUP BY ?src ?r ORDER BY ?authors ?year ?src LIMIT 500""", r=node)
     return render_template("review_page.html", review=info[0], slug=slug, groups=_by_theory(found),
@@ -295,34 +330,51 @@ def _by_theory(found: list[dict[str, str | None]]) -> list[dict[str, Any]]:
 @bp.route("/framework")
 def framework() -> str:
     """The framework: dimensions, their resources and the CMOCs that draw on each."""
+    dimensions = kept(("framework", PER_RESOURCE), _framework)  # reads every drawsOn: 1.2 s at 100k CMOCs
+    return render_template("framework.html", dimensions=dimensions, per_resource=PER_RESOURCE)
+
+
+def _framework() -> list[dict[str, Any]]:
     found = select("""SELECT ?dim (SAMPLE(?dl) AS ?dimLabel) (MIN(?rk) AS ?rank) (SAMPLE(?dd) AS ?dimDefinition)
             ?res (SAMPLE(?rl) AS ?label) (SAMPLE(?rd) AS ?definition) (COUNT(DISTINCT ?c) AS ?n) WHERE {
         ?dim a cmo:FrameworkDimension . ?res a cmo:FrameworkResource ; skos:broader ?dim .
         OPTIONAL { ?dim skos:prefLabel ?dl } OPTIONAL { ?dim cmo:rank ?rk } OPTIONAL { ?dim skos:definition ?dd }
         OPTIONAL { ?res skos:prefLabel ?rl } OPTIONAL { ?res skos:definition ?rd }
-        OPTIONAL { ?c cmo:drawsOn ?res ; a cmo:CMOConfiguration }
-        } GROUP BY ?dim ?res ORDER BY ?rank ?dimLabel ?label""")
+        OPTIONAL { ?c cmo:drawsOn ?res }
+        } GROUP BY ?dim ?res ORDER BY ?rank ?dimLabel ?label""")  # drawsOn's domain is CMOConfiguration
+    drawing = {res: _drawing_on(res) for res in dict.fromkeys(r["res"] or "" for r in found if r["n"] != "0")}
+    labels = _labels([c for cmocs in drawing.values() for c in cmocs])
     dimensions: list[dict[str, Any]] = []
     for row in found:
         if not dimensions or dimensions[-1]["iri"] != row["dim"]:
             dimensions.append({"iri": row["dim"], "label": row["dimLabel"], "definition": row["dimDefinition"],
                                "resources": []})
-        dimensions[-1]["resources"].append({**row, "cmocs": _drawing_on(row["res"] or "")})
-    return render_template("framework.html", dimensions=dimensions, per_resource=PER_RESOURCE)
+        cmocs = [{"c": c, "label": labels.get(c)} for c in drawing.get(row["res"] or "", [])]
+        dimensions[-1]["resources"].append({**row, "cmocs": cmocs})
+    return dimensions
 
 
-def _drawing_on(resource: str) -> list[dict[str, str | None]]:
-    return select(f"""SELECT ?c (SAMPLE(?l) AS ?label) ?res WHERE {{ ?c cmo:drawsOn ?res ; a cmo:CMOConfiguration
-        OPTIONAL {{ ?c cmo:authorLabel|dcterms:identifier ?l }} }} GROUP BY ?c ?res ORDER BY ?c
-        LIMIT {PER_RESOURCE}""", res=ox.NamedNode(resource))
+def _drawing_on(resource: str) -> list[str]:
+    """The first PER_RESOURCE CMOCs (by IRI) that draw on the resource; their labels are read once for all
+    resources (`_labels`): read with each resource's CMOCs, a label was looked up for each of 25k CMOCs."""
+    return [r["c"] or "" for r in select(f"""SELECT DISTINCT ?c ?res WHERE {{ ?c cmo:drawsOn ?res }}
+        ORDER BY {iri_order("c")} LIMIT {PER_RESOURCE}""", res=ox.NamedNode(resource))]
+
+
+def _labels(cmocs: list[str]) -> dict[str, str | None]:
+    """CMOC -> its label (author label or identifier), for CMOCs read from the store."""
+    if not cmocs:
+        return {}
+    values = " ".join(str(ox.NamedNode(c)) for c in dict.fromkeys(cmocs))  # IRIs read from the store
+    return {r["c"] or "": r["label"] for r in select(f"""SELECT ?c (SAMPLE(?l) AS ?label) WHERE {{
+        VALUES ?c {{ {values} }} OPTIONAL {{ ?c cmo:authorLabel|dcterms:identifier ?l }} }} GROUP BY ?c""")}
 
 
 # -- search ---------------------------------------------------------------------------------------------
 
-# Where the search looks, one UNION branch per field. Every ?c here is a CMOC by the model (only CMOCs have
-# parts and evidence), so no type pattern: joining one with the UNION makes Oxigraph 0.5 evaluate it some twenty
-# times slower. No subquery either: a remote store gets the parameter as a VALUES block at the top of the WHERE
-# clause, which a subquery would not see.
+# Where the search looks, one UNION branch per field, read from a page's CMOCs outwards (`_hits`). Every ?c here
+# is a CMOC by the model (only CMOCs have parts and evidence), so no type pattern: joining one with the UNION
+# makes Oxigraph 0.5 evaluate it some twenty times slower.
 TEXT_BRANCHES = (
     '?c cmo:hasContext/cmo:description ?text BIND("context" AS ?field)',
     '?c cmo:hasMechanism/cmo:hasResource/cmo:description ?text BIND("mechanism resource" AS ?field)',
@@ -330,7 +382,56 @@ TEXT_BRANCHES = (
     '?c cmo:hasOutcome/cmo:description ?text BIND("outcome" AS ?field)',
     '?e cmo:supports|cmo:refutes ?c ; oa:hasTarget/oa:hasSelector/oa:exact ?text BIND("quote" AS ?field)',
 )
-MATCH = " UNION ".join(f"{{ {b} }}" for b in TEXT_BRANCHES) + " FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))"
+# Finding the CMOCs whose texts match ?q. Read from the CMOCs outwards (as TEXT_BRANCHES go), every text was
+# reached by a lookup per part or fragment before the filter: 20 s at 100k CMOCs, for a word found nowhere as for
+# one found everywhere. Now from the texts: one filtered scan of the descriptions and quotes finds the texts that
+# match (HOLDERS; 600k texts, ~2 s at 100k: there is no text index), stopping at LATERAL_MAX + 1. Up to
+# LATERAL_MAX of them are followed back to their CMOCs by lookups (`_cmocs_holding`, milliseconds); more are
+# joined by hash with every (CMOC, part) and (CMOC, quote selector) pair (MATCH_DESCRIBED, MATCH_QUOTED: ~6 s
+# at 100k, what a word found in most CMOCs takes). The filter stays in the top-level group: a remote store gets
+# ?q as a VALUES block there, which neither a nested group nor a subquery would see.
+LATERAL_MAX = 2000
+MATCHING = "FILTER(CONTAINS(LCASE(STR(?text)), LCASE(?q)))"
+HOLDERS = f"""SELECT ?x ?kind ?q WHERE {{ {{ ?x cmo:description ?text BIND("x" AS ?kind) }}
+    UNION {{ ?x oa:exact ?text BIND("s" AS ?kind) }} {MATCHING} }}"""
+MATCH_DESCRIBED = f"""SELECT DISTINCT ?c ?q WHERE {{ ?x cmo:description ?text {MATCHING}
+    {{ SELECT ?c ?x WHERE {{ {{ ?c cmo:hasContext ?x }} UNION {{ ?c cmo:hasOutcome ?x }}
+        UNION {{ {{ SELECT ?c ?m WHERE {{ ?c cmo:hasMechanism ?m }} }}
+                {{ SELECT ?m ?x WHERE {{ ?m cmo:hasResource|cmo:hasReasoning ?x }} }} }} }} }} }}"""
+MATCH_QUOTED = f"""SELECT DISTINCT ?c ?q WHERE {{ ?x oa:exact ?text {MATCHING}
+    {{ SELECT ?c ?x WHERE {{ {{ SELECT ?e ?c WHERE {{ ?e cmo:supports|cmo:refutes ?c }} }}
+        {{ SELECT ?e ?t WHERE {{ ?e oa:hasTarget ?t }} }}
+        {{ SELECT ?t ?x WHERE {{ ?t oa:hasSelector ?x }} }} }} }} }}"""
+HELD_BY = (  # from a described part (?x) or a quote's selector (?s) back to its CMOC
+    ("x", "?c cmo:hasContext|cmo:hasOutcome ?x"),
+    ("x", "?m cmo:hasResource|cmo:hasReasoning ?x . ?c cmo:hasMechanism ?m"),
+    ("s", "?t oa:hasSelector ?s . ?e oa:hasTarget ?t . ?e cmo:supports|cmo:refutes ?c"),
+)
+
+
+def matching_cmocs(text: str) -> set[str]:
+    """The CMOCs with a context, mechanism (resource or reasoning), outcome or quote containing `text`
+    (case-insensitive)."""
+    q = ox.Literal(text)
+    result = get_store().query(sparql_prologue() + HOLDERS + f" LIMIT {LATERAL_MAX + 1}",
+                               substitutions={ox.Variable("q"): q})
+    assert isinstance(result, ox.QuerySolutions)
+    holders = [(row["x"], str(row["kind"].value) if row["kind"] is not None else "") for row in result]
+    if len(holders) <= LATERAL_MAX and all(isinstance(x, ox.NamedNode) for x, _ in holders):
+        return _cmocs_holding({kind: {str(x) for x, k in holders if k == kind} for kind in ("x", "s")})
+    return {r["c"] or "" for query in (MATCH_DESCRIBED, MATCH_QUOTED) for r in select(query, q=q)}
+
+
+def _cmocs_holding(holders: dict[str, set[str]]) -> set[str]:
+    """The CMOCs of the given described parts ("x") and quote selectors ("s") (IRIs read from the store, as
+    N-Triples terms), the IRIs in each branch: Oxigraph 0.5 does not push an outer VALUES into a UNION."""
+    values = {var: " ".join(sorted(iris)) for var, iris in holders.items()}
+    branches = [f"{{ VALUES ?{var} {{ {values[var]} }} {pattern} }}" for var, pattern in HELD_BY if values[var]]
+    if not branches:
+        return set()
+    return {r["c"] or "" for r in select("SELECT DISTINCT ?c WHERE { " + " UNION ".join(branches) + " }")}
+
+
 FIELD_ORDER = ("context", "mechanism resource", "mechanism reasoning", "outcome", "quote")
 
 
@@ -360,9 +461,9 @@ def search() -> Any:
         return render_template("search.html", q=CONTROL.sub(" ", request.args.get("q", ""))[:SEARCH_MAX], hits=[],
                                paging=None,
                                message=str(exc)), 400
-    # One scan for both the total and the page: the matching CMOCs (IRIs only), ordered and cut here; ORDER BY
+    # One search for both the total and the page: the matching CMOCs (IRIs only), ordered and cut here; ORDER BY
     # with LIMIT in the store, plus a COUNT, would scan the texts twice.
-    found = sorted({r["c"] or "" for r in select(f"SELECT DISTINCT ?c ?q WHERE {{ {MATCH} }}", q=ox.Literal(text))})
+    found = kept(("search", text), lambda: sorted(matching_cmocs(text)), size=len)  # kept for the next pages
     try:
         paging = Paging(number, PAGE_SIZE // 2, len(found))
     except BadParameter as exc:
@@ -380,8 +481,7 @@ def _hits(cmocs: list[str], text: str) -> list[dict[str, Any]]:
     values = " ".join(str(ox.NamedNode(c)) for c in cmocs)
     texts = select("SELECT DISTINCT ?c ?field ?text ?e WHERE { "
                    + " UNION ".join(f"{{ VALUES ?c {{ {values} }} {b} }}" for b in TEXT_BRANCHES) + " }")
-    labels = {r["c"]: r["label"] for r in select(f"""SELECT ?c (SAMPLE(?l) AS ?label) WHERE {{ VALUES ?c {{ {values} }}
-        OPTIONAL {{ ?c cmo:authorLabel|dcterms:identifier ?l }} }} GROUP BY ?c""")}
+    labels = _labels(cmocs)
     hits: dict[str, dict[str, Any]] = {
         c: {"iri": c, "label": labels.get(c) or c.rsplit("/", 1)[-1], "matches": []} for c in cmocs}
     for m in sorted(texts, key=lambda m: (FIELD_ORDER.index(m["field"] or "quote"), m["e"] or "")):

@@ -22,6 +22,7 @@ from graph.vocab import ONTOLOGY_FILE, ROOT
 from . import get_store
 from .conneg import DATASET_TYPES, HTML, RDF_TYPES, SUFFIXES, choose
 from .linkeddata import LD_TYPES, curie, negotiate
+from .memo import kept
 from .sparql import check_reachable, error, public_url, serialize_triples
 from .streaming import stream_writer
 
@@ -168,6 +169,12 @@ def _shortiri(iri: str) -> str:
 
 
 def void_triples() -> list[ox.Triple]:
+    """The description, computed once per version of the app's store (its statistics scan every quad: ~30 s at
+    100k CMOCs) and per address it is served at (webapp.memo)."""
+    return kept(("void", public_url("void")), _void_triples)
+
+
+def _void_triples() -> list[ox.Triple]:
     n, lit = ox.NamedNode, ox.Literal
     xsd_int = n(PREFIXES["xsd"] + "integer")
 

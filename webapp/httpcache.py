@@ -52,13 +52,13 @@ from werkzeug.http import parse_date, parse_etags
 from graph import __version__
 from graph.vocab import ONTOLOGY_FILE
 
-from . import get_store
 from .assets import PACKAGES, assets_root
 from .catalog import INDEX_TYPES, catalog
 from .conneg import DATASET_TYPES, HTML, RDF_TYPES, RESULT_TYPES, SUFFIXES, choose, prefers_html
 from .docs import SHAPES_FILE
 from .executor import Job, cacheable
 from .linkeddata import LD_TYPES, negotiate
+from .memo import local_store
 from .sparql import format_param
 
 NO_STORE = "no-store"
@@ -216,11 +216,6 @@ of its own (/review keeps uploads, so it is not here)."""
 
 def _now() -> float:
     return time.time()
-
-
-def local_store() -> bool:
-    """Whether the served store is this app's own (embedded or handed over), which changes only by its writes."""
-    return isinstance(get_store().ox, ox.Store)
 
 
 def _stat(path: Path) -> tuple[tuple[object, ...], float] | None:
