@@ -419,7 +419,7 @@ def basics(page: Page, names: Callable[[str], set[str]]) -> list[str]:
     if len(titles) != 1 or not name:
         problems.append(f"title {title!r}")
     elif page.url.startswith("/id/"):
-        expected = names(ID + unquote(page.url.removeprefix("/id/")))
+        expected = names(ID + unquote(page.url.split("?")[0].removeprefix("/id/")))  # ?page=2 of its lists
         if not any(" ".join(n.split()) in title for n in expected):
             problems.append(f"title {title!r} does not name the resource ({sorted(expected)[:3]})")
     labels_for = {lab.attrs.get("for", "") for lab in doc.find_all("label")}

@@ -17,11 +17,13 @@ from typing import Any
 from urllib.parse import quote
 
 import pyoxigraph as ox
-from flask import Blueprint, Response, current_app, render_template, request
+from flask import Blueprint, Response, abort, current_app, render_template, request
 
 from graph.namespaces import PREFIXES, sparql_prologue
+from graph.ordering import iri_order
 
 from . import get_store
+from .browse import BadParameter, Paging, page_number
 from .conneg import HTML, RDF_TYPES, SUFFIXES, choose, prefers_html
 from .sparql import error, serialize_triples
 
@@ -33,6 +35,11 @@ ALTERNATES = {".ttl": "text/turtle", ".jsonld": "application/ld+json", ".nt": "a
               ".rdf": "application/rdf+xml", ".html": HTML}
 CMO = PREFIXES["cmo"]
 SKOS = PREFIXES["skos"]
+PAGE_SIZE = 50
+"""Rows of a list on a resource's page that can grow with the graph (the CMOCs drawing on a concept, the fragments
+appraised by a level, the resources linking to an agent), a page at a time by `?page=`: a framework resource
+listed its 25k CMOCs at 100k CMOCs (6.6 MB, 4 s), and an appraisal level sorted its 170k fragments to show 200
+(35 s) with no link to the others."""
 
 
 def id_base() -> str:
@@ -164,6 +171,20 @@ def label_of(iri: str) -> str:
     return part
 
 
+def paging(total: int) -> Paging:
+    """The page of a resource's long lists that the request asks for (?page=); a bad or past-the-last page is
+    answered 400 with the message, as the browse pages answer it."""
+    try:
+        return Paging(page_number(request.args), PAGE_SIZE, total)
+    except BadParameter as exc:
+        abort(Response(render_template("search_error.html", message=str(exc)), 400))
+
+
+def _count(sparql: str, iri: str) -> int:
+    found = rows(sparql, iri)
+    return int(_v(found[0], "n") or 0) if found else 0
+
+
 # -- pages ----------------------------------------------------------------------------------------------
 
 SOURCE_FIELDS = """
@@ -272,10 +293,12 @@ def source_page(iri: str) -> dict[str, Any]:
     page["cmocs"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement) WHERE {
         ?c cmo:statedIn ?this OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:statement ?st }
         } GROUP BY ?c ORDER BY ?c""", iri)
+    # the relation by a FILTER, not a UNION, which Oxigraph 0.5 evaluated for every fragment of the graph before
+    # joining this source's (350 ms for a review at 100k CMOCs; 13 ms)
     page["evidence"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT ?e ?quote ?page ?relation ?c WHERE {
-        ?e oa:hasTarget/oa:hasSource ?this ; oa:hasTarget/oa:hasSelector/oa:exact ?quote .
+        ?e oa:hasTarget/oa:hasSource ?this ; oa:hasTarget/oa:hasSelector/oa:exact ?quote ; ?rel ?c .
+        FILTER(?rel IN (cmo:supports, cmo:refutes)) BIND(IF(?rel = cmo:supports, "supports", "refutes") AS ?relation)
         OPTIONAL { ?e cmo:page ?page }
-        { ?e cmo:supports ?c BIND("supports" AS ?relation) } UNION { ?e cmo:refutes ?c BIND("refutes" AS ?relation) }
         } ORDER BY ?e""", iri)]
     page["cites"] = _sources("SELECT * WHERE { ?this cito:cites ?src " + SOURCE_FIELDS + "}", iri)
     page["cited_by"] = _sources("SELECT * WHERE { ?src cito:cites ?this " + SOURCE_FIELDS + "}", iri)
@@ -295,13 +318,23 @@ def concept_page(iri: str) -> dict[str, Any]:
     page["broader"] = rows("SELECT ?c ?l WHERE { ?this skos:broader ?c OPTIONAL { ?c skos:prefLabel ?l } }", iri)
     page["narrower"] = rows("""SELECT ?c ?l WHERE { { ?this skos:narrower ?c } UNION { ?c skos:broader ?this }
                                OPTIONAL { ?c skos:prefLabel ?l } } ORDER BY ?l""", iri)
-    page["cmocs"] = rows("""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement) (SAMPLE(?how) AS ?via) WHERE {
-        { ?c cmo:drawsOn ?this BIND("draws on" AS ?how) } UNION { ?c cmo:inSetting ?this BIND("in setting" AS ?how) }
-        OPTIONAL { ?c cmo:authorLabel|dcterms:identifier ?l } OPTIONAL { ?c cmo:statement ?st }
-        } GROUP BY ?c ORDER BY ?c""", iri)
-    page["evidence"] = [{k: _v(r, k) for k in r} for r in rows("""SELECT ?e ?quote ?c WHERE {
-        ?e cmo:interpretiveLevel|cmo:relevance|cmo:rigour ?this ; cmo:supports|cmo:refutes ?c .
-        OPTIONAL { ?e oa:hasTarget/oa:hasSelector/oa:exact ?quote } } ORDER BY ?e LIMIT 200""", iri)]
+    # The CMOCs drawing on it or in it, and the fragments it appraises: each list a page at a time (one ?page= for
+    # both; a concept has either in practice), in IRI order, the page chosen first and only its rows described
+    uses = ('{ ?c cmo:drawsOn ?this BIND("draws on" AS ?how) } '
+            'UNION { ?c cmo:inSetting ?this BIND("in setting" AS ?how) }')
+    appraises = "?e cmo:interpretiveLevel|cmo:relevance|cmo:rigour ?this"
+    page["cmocs_total"] = _count(f"SELECT (COUNT(DISTINCT ?c) AS ?n) WHERE {{ {uses} }}", iri)
+    page["evidence_total"] = _count(f"SELECT (COUNT(DISTINCT ?e) AS ?n) WHERE {{ {appraises} }}", iri)
+    pages = page["paging"] = paging(max(page["cmocs_total"], page["evidence_total"]))
+    window = f"LIMIT {pages.size} OFFSET {pages.offset}"
+    page["cmocs"] = rows(f"""SELECT ?c (SAMPLE(?l) AS ?label) (SAMPLE(?st) AS ?statement) (SAMPLE(?how) AS ?via)
+        WHERE {{ {{ SELECT DISTINCT ?c ?how WHERE {{ {uses} }} ORDER BY {iri_order("c")} {window} }}
+        OPTIONAL {{ ?c cmo:authorLabel|dcterms:identifier ?l }} OPTIONAL {{ ?c cmo:statement ?st }}
+        }} GROUP BY ?c ORDER BY {iri_order("c")}""", iri) if page["cmocs_total"] > pages.offset else []
+    page["evidence"] = [{k: _v(r, k) for k in r} for r in rows(f"""SELECT ?e ?quote ?c WHERE {{
+        {{ SELECT DISTINCT ?e WHERE {{ {appraises} }} ORDER BY {iri_order("e")} {window} }}
+        ?e cmo:supports|cmo:refutes ?c . OPTIONAL {{ ?e oa:hasTarget/oa:hasSelector/oa:exact ?quote }}
+        }} ORDER BY {iri_order("e")}""", iri)] if page["evidence_total"] > pages.offset else []
     return page
 
 
@@ -320,12 +353,21 @@ def batch_page(iri: str) -> dict[str, Any]:
 
 
 def generic_page(iri: str) -> dict[str, Any]:
+    """Every statement about the resource, and the resources linking to it a page at a time (an agent that
+    extracted 100k CMOCs sorted and labelled all of them to show 500: 17 s; a page of 50, 1.7 s)."""
+    total = _count("SELECT (COUNT(*) AS ?n) WHERE { SELECT DISTINCT ?s ?p WHERE { ?s ?p ?this } }", iri)
+    pages = paging(total)
+    order = f"{iri_order('p')} {iri_order('s')}"
     return {
         "out": rows("""SELECT ?p ?o (SAMPLE(?l) AS ?label) WHERE { ?this ?p ?o
             OPTIONAL { ?o skos:prefLabel|rdfs:label|dcterms:title ?l } } GROUP BY ?p ?o ORDER BY ?p ?o""", iri),
-        "incoming": rows("""SELECT ?s ?p (SAMPLE(?l) AS ?label) WHERE { ?s ?p ?this
-            OPTIONAL { ?s cmo:authorLabel|skos:prefLabel|rdfs:label|dcterms:title|dcterms:identifier ?l } }
-            GROUP BY ?s ?p ORDER BY ?p ?s LIMIT 500""", iri),
+        "incoming": rows(f"""SELECT ?s ?p (SAMPLE(?l) AS ?label) WHERE {{
+            {{ SELECT DISTINCT ?s ?p WHERE {{ ?s ?p ?this }} ORDER BY {order}
+               LIMIT {pages.size} OFFSET {pages.offset} }}
+            OPTIONAL {{ ?s cmo:authorLabel|skos:prefLabel|rdfs:label|dcterms:title|dcterms:identifier ?l }} }}
+            GROUP BY ?s ?p ORDER BY {order}""", iri) if total else [],
+        "incoming_total": total,
+        "paging": pages,
     }
 
 
