@@ -53,14 +53,18 @@ def _cmocs(doc: Element) -> list[str]:
     return [_iri(li.find_all("a")[0].attrs["href"]) for li in doc.one("ul", id="cmocs").find_all("li")]
 
 
+def _most_used(used: set[tuple[str, ...]]) -> tuple[str, set[str]]:
+    """The concept (first of each pair) with the most distinct users (second), and those users."""
+    by_concept: dict[str, set[str]] = {}
+    for concept, user in used:
+        by_concept.setdefault(concept, set()).add(user)
+    return max(by_concept.items(), key=lambda kv: (len(kv[1]), kv[0]))
+
+
 def test_a_concept_with_more_cmocs_than_a_page_pages_them(client: FlaskClient, seed_evidence_store: EvidenceStore,
                                                           monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(linkeddata, "PAGE_SIZE", 3)
-    used = pairs(seed_evidence_store, "?c cmo:drawsOn|cmo:inSetting ?k", "k", "c")
-    by_concept: dict[str, set[str]] = {}
-    for k, c in used:
-        by_concept.setdefault(k, set()).add(c)
-    concept, cmocs = max(by_concept.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    concept, cmocs = _most_used(pairs(seed_evidence_store, "?c cmo:drawsOn|cmo:inSetting ?k", "k", "c"))
     assert len(cmocs) > 6
     first = page(client, path_of(concept))
     assert len(_cmocs(first)) == 3
@@ -77,11 +81,8 @@ def test_a_level_with_more_fragments_than_a_page_pages_them(client: FlaskClient,
                                                             seed_evidence_store: EvidenceStore,
                                                             monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(linkeddata, "PAGE_SIZE", 4)
-    appraised = pairs(seed_evidence_store, "?e cmo:interpretiveLevel|cmo:relevance|cmo:rigour ?k", "k", "e")
-    by_concept: dict[str, set[str]] = {}
-    for k, e in appraised:
-        by_concept.setdefault(k, set()).add(e)
-    concept, fragments = max(by_concept.items(), key=lambda kv: (len(kv[1]), kv[0]))
+    concept, fragments = _most_used(
+        pairs(seed_evidence_store, "?e cmo:interpretiveLevel|cmo:relevance|cmo:rigour ?k", "k", "e"))
     assert len(fragments) > 8
     bears = dict(pairs(seed_evidence_store, "?e cmo:supports|cmo:refutes ?c", "e", "c"))
 
