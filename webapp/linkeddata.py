@@ -23,7 +23,7 @@ from graph.namespaces import PREFIXES, sparql_prologue
 from graph.ordering import iri_order
 
 from . import get_store
-from .browse import BadParameter, Paging, page_number
+from .browse import BadParameter, Paging, bad_request, page_number
 from .conneg import HTML, RDF_TYPES, SUFFIXES, choose, prefers_html
 from .sparql import error, serialize_triples
 
@@ -177,7 +177,7 @@ def paging(total: int) -> Paging:
     try:
         return Paging(page_number(request.args), PAGE_SIZE, total)
     except BadParameter as exc:
-        abort(Response(render_template("search_error.html", message=str(exc)), 400))
+        abort(Response(*bad_request(exc)))
 
 
 def _count(sparql: str, iri: str) -> int:

@@ -1,7 +1,7 @@
 """Answers kept until the store's next write, for pages that read the whole store to say the same to everyone.
 
 The home page's counts, the framework, the evidence matrix and a search's matching CMOCs each read every CMOC,
-quote or quad: 1 to 8 s at 100k CMOCs (bench/), however well their queries are planned, and a search is read
+quote or quad: 1 to 8 s on the benchmark's 100k-CMOC store, however well their queries are planned, and a search is read
 again for each of its pages. The app's own store changes only by writes under the app's write lock, which
 counts them (`executor.WriteLock.state`, whose version also keys the pages' ETags in webapp.httpcache), so an
 answer computed at one version stays right until the next: it is kept, in the web process, and every answer is
